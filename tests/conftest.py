@@ -1,0 +1,40 @@
+"""Shared fixtures: real assets when present (skip with the reason when not)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from zett import assets  # noqa: E402
+
+
+def _prepared(name: str) -> Path:
+    path = assets.cache_dir() / name
+    if not assets.is_prepared(path):
+        pytest.skip(f"{name} not prepared: run `zett prepare {name}` (make test does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return _prepared("smollm2")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    return _prepared("minilm")
+
+
+@pytest.fixture(scope="session")
+def shared_tokenizers() -> Path:
+    path = assets.shared_tokenizers_dir()
+    if path is None:
+        pytest.skip("../shared/tokenizers is absent (it ships with CI, not with a user's clone)")
+    return path

@@ -1,0 +1,239 @@
+"""Typed configs: dataclasses filled from YAML files in configs/ and dotted CLI overrides.
+
+    cfg = load_config("configs/smollm2_cpu.yaml", ["--train.steps", "100"])
+
+Every knob lives in one of the sections below with its default and a comment. An
+unknown key, a value of the wrong type or a missing file raises `ZettError` naming the
+key or file (the CLI turns that into one line and exit code 2). YAML files may start
+with `base: other.yaml` to inherit from a file in the same directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zett.errors import ZettError
+
+
+@dataclass
+class ModelConfig:
+    base: str = "smollm2"  # `smollm2`, `minilm` (prepared in the cache) or a HF model directory
+    dtype: str = "float32"  # compute dtype of the frozen base LM: float32 | bfloat16
+
+
+@dataclass
+class HypernetConfig:
+    num_layers: int = 3  # transformer encoder layers over a token's pieces
+    num_heads: int = 0  # 0: the base model's number of attention heads
+    hidden_dim: int = 0  # 0: the base model's width
+    mlp_ratio: float = 2.0  # MLP width = mlp_ratio * hidden_dim
+    max_pieces: int = 7  # pieces of the old tokenizer per new token (truncated beyond)
+    separate_out_head: bool = False  # predict an output embedding apart from the input one
+    use_unigram_bias: bool = False  # add the target's unigram log-prob to the output bias
+    prior_input: bool = False  # feed the target's unigram log-prob to the hypernet
+    vocab_attention: bool = False  # attention across the tokens of a vocabulary
+    init_mean_of_pieces: bool = True  # step 0 predicts the mean of the piece embeddings
+
+
+@dataclass
+class DataConfig:
+    corpus: str = "default"  # `default` (built by `zett prepare corpus`) or a dataset dir
+    langs: dict[str, float] = field(default_factory=dict)  # mixture; empty: proportional
+    batch_size: int = 8  # sequences per step
+    seq_len: int = 128  # tokens per sequence (in the sampled tokenizer)
+    vocab_size_min: int = 8192  # sampled vocabulary size, uniform in [min, max]
+    vocab_size_max: int = 32768
+    texts_per_sample: int = 256  # texts whose substrings build one sampled tokenizer
+    noise_mean: float = 1e-5  # Gumbel-style noise on unigram log-probs (reference values)
+    noise_std: float = 4.0  # 0 turns the noise off (the `no_noise` ablation)
+    n_token_subsample: int = 8192  # tokens of the sampled vocab the hypernet embeds per step
+    prefetch: int = 2  # batches sampled ahead in a background thread
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    lr: float = 3e-4  # AdamW peak learning rate
+    end_lr: float = 6e-5  # cosine decay target
+    warmup_steps: int = 100
+    b1: float = 0.9
+    b2: float = 0.95
+    weight_decay: float = 0.01
+    grad_clip: float = 0.1  # global-norm clip
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lw: float = 0.5  # weight of the auxiliary MSE on shared tokens (0: off)
+    identity_steps: int = 0  # warm-up reproducing the original embeddings (0: no_identity)
+    objective: str = "auto"  # auto | clm | mlm | sentence
+    bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)
+    eval_every: int = 100
+    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2"])
+    eval_bytes: int = 20000  # validation bytes per language per eval
+    save_every: int = 100
+    log_every: int = 10
+    output_dir: str = "runs/default"
+    seed: int = 0
+
+
+@dataclass
+class MeshConfig:
+    data: int = -1  # devices along the batch axis; -1: all that the others leave
+    model: int = 1  # tensor parallelism of the frozen base LM
+    fsdp: int = 1  # parameter sharding of base and hypernet
+    distributed: bool = False  # call jax.distributed.initialize() (multi-host)
+
+
+@dataclass
+class TransferConfig:
+    batch_size: int = 4096  # tokens per hypernet call during transfer
+    pad_multiple: int = 64  # vocab rows padded to a multiple of this
+
+
+@dataclass
+class EvalConfig:
+    langs: list[str] = field(default_factory=list)  # empty: every language of the test split
+    max_bytes: int = 50000  # test bytes per language
+    chunk_tokens: int = 511  # tokens per chunk (+ BOS where the tokenizer has one)
+    batch_size: int = 8
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hypernet: HypernetConfig = field(default_factory=HypernetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` converted to `tp` where that is lossless, else raise naming `key`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _check_type(value, arg, key)
+            except ZettError:
+                continue
+        raise ZettError(f"config key {key}: {value!r} is not a {tp}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ZettError(f"config key {key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check_type(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ZettError(f"config key {key}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_check_type(k, kt, key): _check_type(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not (
+        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    ):
+        raise ZettError(f"config key {key}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise ZettError(
+                f"unknown config key {dotted!r}; known here: {', '.join(sorted(names))}"
+            )
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ZettError(f"config key {dotted}: expected a section (mapping)")
+            _apply(current, value, dotted + ".")
+        else:
+            setattr(obj, key, _check_type(value, hints[key], dotted))
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if not path.is_file():
+        raise ZettError(f"config file {path} not found")
+    if path.resolve() in seen:
+        raise ZettError(f"config file {path}: `base:` loops back to itself")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ZettError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise ZettError(f"config file {path}: top level must be a mapping of sections")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    merged = _read_yaml(path.parent / str(base), (*seen, path.resolve()))
+    _deep_update(merged, data)
+    return merged
+
+
+def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = v
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`["--train.steps", "100", "--data.langs={en: 1}"]` → nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ZettError(f"override {arg!r}: expected --section.key VALUE")
+        if "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise ZettError(f"override {arg}: missing a value")
+            key, raw = arg[2:], args[i + 1]
+            i += 2
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults ← YAML file (with `base:` inheritance) ← dotted overrides."""
+    cfg = Config()
+    if path is not None:
+        _apply(cfg, _read_yaml(Path(path)), "")
+    if overrides:
+        _apply(cfg, parse_overrides(overrides), "")
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    cfg = Config()
+    _apply(cfg, data, "")
+    return cfg
