@@ -146,7 +146,7 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
-def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
+def apply_dict(obj: Any, data: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in data.items():
@@ -159,7 +159,7 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ZettError(f"config key {dotted}: expected a section (mapping)")
-            _apply(current, value, dotted + ".")
+            apply_dict(current, value, dotted + ".")
         else:
             setattr(obj, key, _check_type(value, hints[key], dotted))
 
@@ -223,9 +223,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Defaults ← YAML file (with `base:` inheritance) ← dotted overrides."""
     cfg = Config()
     if path is not None:
-        _apply(cfg, _read_yaml(Path(path)), "")
+        apply_dict(cfg, _read_yaml(Path(path)), "")
     if overrides:
-        _apply(cfg, parse_overrides(overrides), "")
+        apply_dict(cfg, parse_overrides(overrides), "")
     return cfg
 
 
@@ -235,5 +235,5 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 def from_dict(data: dict[str, Any]) -> Config:
     cfg = Config()
-    _apply(cfg, data, "")
+    apply_dict(cfg, data, "")
     return cfg

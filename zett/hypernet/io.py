@@ -1,0 +1,131 @@
+"""Save / load a trained hypernetwork as a small, framework-neutral directory.
+
+    <dir>/hypernet.safetensors   flat tensors named `layer_0.attn.query.kernel`, …
+    <dir>/hypernet.json          hypernet config, resolved dims, base-model fingerprint,
+                                 and how it was trained (steps, tokens, hardware, time)
+
+Both JAX (`load_hypernet`) and PyTorch (`zett.torch_hypernet`) read this format, so a
+transfer needs neither orbax nor the training state. Weights may be stored in bfloat16
+(the default export keeps the repo copy small); they are upcast to float32 on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zett.atomic import atomic_dir
+from zett.config import HypernetConfig
+from zett.errors import ZettError
+from zett.hypernet.model import Hypernet, HypernetDims
+
+WEIGHTS = "hypernet.safetensors"
+META = "hypernet.json"
+FORMAT_VERSION = 1
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def unflatten(flat: dict[str, Any]) -> dict:
+    tree: dict = {}
+    for key, v in flat.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return tree
+
+
+def save_hypernet(
+    directory: Path,
+    params: dict,
+    cfg: HypernetConfig,
+    dims: HypernetDims,
+    meta: dict,
+    dtype: str = "bfloat16",
+    overwrite: bool = False,
+) -> Path:
+    """Write params (+ config and `meta`, which must hold `base_fingerprint`) atomically."""
+    import ml_dtypes
+    from safetensors.numpy import save_file
+
+    if "base_fingerprint" not in meta:
+        raise ValueError("meta must contain base_fingerprint")
+    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float32
+    flat = {k: np.asarray(v, dtype=np.float32).astype(np_dtype) for k, v in flatten(params).items()}
+    info = {
+        "format_version": FORMAT_VERSION,
+        "hypernet": dataclasses.asdict(cfg),
+        "dims": dataclasses.asdict(dims),
+        "dtype": dtype,
+        **meta,
+    }
+    with atomic_dir(Path(directory), overwrite=overwrite) as tmp:
+        save_file(flat, str(tmp / WEIGHTS))
+        (tmp / META).write_text(json.dumps(info, indent=2, sort_keys=True))
+    return Path(directory)
+
+
+def read_hypernet(directory: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(flat float32 tensors, meta) with one-line errors for a missing/broken directory."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    directory = Path(directory)
+    if not (directory / META).is_file() or not (directory / WEIGHTS).is_file():
+        raise ZettError(
+            f"{directory}: not a hypernet directory (needs {META} and {WEIGHTS}); "
+            "export one with `zett train` or use the default in hypernets/"
+        )
+    try:
+        meta = json.loads((directory / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ZettError(f"{directory / META}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise ZettError(f"{directory / META}: unknown format (expected version {FORMAT_VERSION})")
+    try:
+        flat = load_file(str(directory / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ZettError(f"{directory / WEIGHTS}: unreadable weights ({e})") from e
+    return {k: np.asarray(v, dtype=np.float32) for k, v in flat.items()}, meta
+
+
+def load_hypernet(directory: Path) -> tuple[Hypernet, dict, dict]:
+    """(module, params, meta) of a saved hypernet, ready for `module.apply`."""
+    import jax.numpy as jnp
+
+    from zett.config import apply_dict
+
+    flat, meta = read_hypernet(directory)
+    cfg = HypernetConfig()
+    try:
+        apply_dict(cfg, meta["hypernet"], "hypernet.")
+        dims = HypernetDims(**meta["dims"])
+    except (KeyError, TypeError) as e:
+        raise ZettError(f"{Path(directory) / META}: missing or bad field ({e})") from e
+    params = unflatten({k: jnp.asarray(v) for k, v in flat.items()})
+    return Hypernet(cfg, dims), params, meta
+
+
+def check_base(meta: dict, fingerprint: str, source: Path) -> None:
+    """Refuse a hypernet trained for another base model (different embeddings)."""
+    if meta.get("base_fingerprint") != fingerprint:
+        raise ZettError(
+            f"{source}: this hypernet was trained for base {meta.get('base_model', '?')!r} "
+            f"(fingerprint {meta.get('base_fingerprint')}), not for the given base "
+            f"(fingerprint {fingerprint}); use the hypernet trained for this model"
+        )

@@ -1,0 +1,220 @@
+"""The hypernetwork: predict a new token's embeddings from how the old tokenizer splits it.
+
+For every token of a new vocabulary we have its decomposition into ≤ P pieces of the base
+(old) tokenizer (`zett.tokenizers.decompose`). The pieces are embedded with the *frozen*
+base embedding matrices, standardized per dimension (the affine "rescaler"), run through a
+small pre-LN transformer encoder, and the first position's output is projected to a
+correction that is added to the **mean of the piece embeddings** (FVT):
+
+    e_in(t)  = mean_p E_in[piece_p(t)]  + σ_in  ⊙ W_in  · h_0(t)
+    e_out(t) = mean_p E_out[piece_p(t)] + σ_out ⊙ W_out · h_0(t)      (separate_out_head)
+    b(t)     = w_b · h_0(t) [+ λ · log p_unigram(t)]                  (bias, use_unigram_bias)
+
+`W_in`, `W_out`, `w_b` and `λ` start at zero, so at step 0 the prediction *is* the FVT
+baseline, and training only has to learn what FVT gets wrong. A base token whose
+decomposition is itself (one piece) is reproduced exactly at step 0, which is what the
+identity warm-up of the paper trains towards.
+
+The base matrices are arguments, not parameters: they stay frozen and are never copied into
+the hypernet's parameter tree (so its checkpoint is small and gradients touch only it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from zett.config import HypernetConfig
+
+
+@dataclass(frozen=True)
+class HypernetDims:
+    """Resolved sizes: config zeros replaced by the base model's numbers."""
+
+    d_model: int  # base embedding width
+    hidden: int
+    heads: int
+    mlp: int
+    layers: int
+    max_pieces: int
+
+
+def resolve_dims(cfg: HypernetConfig, d_model: int, base_heads: int) -> HypernetDims:
+    hidden = cfg.hidden_dim or d_model
+    heads = cfg.num_heads or base_heads
+    if hidden % heads:
+        # Fall back to the largest divisor of `hidden` not above the requested count.
+        heads = max(h for h in range(1, heads + 1) if hidden % h == 0)
+    return HypernetDims(
+        d_model=d_model,
+        hidden=hidden,
+        heads=heads,
+        mlp=int(round(cfg.mlp_ratio * hidden)),
+        layers=cfg.num_layers,
+        max_pieces=cfg.max_pieces,
+    )
+
+
+def _dense(features: int, name: str, axes: tuple[str, str], zero: bool = False) -> nn.Dense:
+    init = nn.initializers.zeros if zero else nn.initializers.lecun_normal()
+    return nn.Dense(
+        features,
+        name=name,
+        kernel_init=nn.with_logical_partitioning(init, axes),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)),
+    )
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN transformer layer over the pieces of one token: [tokens, pieces, hidden]."""
+
+    dims: HypernetDims
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+        d = self.dims
+        h = nn.LayerNorm(name="ln_attn", dtype=self.dtype)(x)
+        attn_mask = mask[:, None, None, :]  # [tokens, 1, 1, pieces]: keys that exist
+        h = nn.MultiHeadDotProductAttention(
+            num_heads=d.heads,
+            qkv_features=d.hidden,
+            name="attn",
+            dtype=self.dtype,
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.lecun_normal(), ("hyper_embed", "hyper_heads")
+            ),
+        )(h, h, mask=attn_mask)
+        x = x + h
+        h = nn.LayerNorm(name="ln_mlp", dtype=self.dtype)(x)
+        h = _dense(d.mlp, "mlp_in", ("hyper_embed", "hyper_mlp"))(h)
+        h = nn.gelu(h)
+        h = _dense(d.hidden, "mlp_out", ("hyper_mlp", "hyper_embed"))(h)
+        return x + h
+
+
+class VocabAttention(nn.Module):
+    """One attention layer across the tokens of a vocabulary: [tokens, hidden] → same.
+
+    The `vocab_attention` ablation: lets a token's prediction depend on which other tokens
+    the vocabulary has (e.g. whether a longer merge exists). Cost is O(tokens²).
+    """
+
+    dims: HypernetDims
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, h: jax.Array, vocab_mask: jax.Array) -> jax.Array:
+        z = nn.LayerNorm(name="ln", dtype=self.dtype)(h)[None]
+        z = nn.MultiHeadDotProductAttention(
+            num_heads=self.dims.heads, name="attn", dtype=self.dtype
+        )(z, z, mask=vocab_mask[None, None, None, :])
+        return h + z[0]
+
+
+class Hypernet(nn.Module):
+    """Predicts (input embeddings [N, D], output embeddings [N, D] | None, bias [N] | None).
+
+    Args of `__call__`:
+      piece_ids: [N, P] int32 base-tokenizer ids of each new token's pieces (0-padded).
+      piece_lengths: [N] int32 number of valid pieces (0 for an empty token).
+      base_in: [V, D] frozen base input embeddings.
+      base_out: [V, D] frozen base output embeddings, or None when the base ties them.
+      unigram_logprobs: [N] target tokenizer's log-probs (used by `prior_input` /
+        `use_unigram_bias`), or None.
+      vocab_mask: [N] bool, which rows are real tokens (the rest is static-shape padding).
+    """
+
+    cfg: HypernetConfig
+    dims: HypernetDims
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self,
+        piece_ids: jax.Array,
+        piece_lengths: jax.Array,
+        base_in: jax.Array,
+        base_out: jax.Array | None = None,
+        unigram_logprobs: jax.Array | None = None,
+        vocab_mask: jax.Array | None = None,
+    ) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+        cfg, d = self.cfg, self.dims
+        n, p = piece_ids.shape
+        mask = jnp.arange(p)[None, :] < piece_lengths[:, None]  # [N, P]
+        maskf = mask.astype(jnp.float32)[..., None]
+        denom = jnp.maximum(maskf.sum(1), 1.0)  # [N, 1]
+
+        sources = [base_in] if base_out is None else [base_in, base_out]
+        pieces, means, stds, fvt = [], [], [], []
+        for table in sources:
+            table = jax.lax.stop_gradient(table.astype(jnp.float32))
+            mu, sigma = table.mean(0), table.std(0) + 1e-6  # rescaler statistics [D]
+            emb = jnp.take(table, piece_ids, axis=0)  # [N, P, D]
+            fvt.append((emb * maskf).sum(1) / denom)  # mean of pieces, [N, D]
+            pieces.append((emb - mu) / sigma)
+            means.append(mu)
+            stds.append(sigma)
+        x = jnp.concatenate(pieces, axis=-1).astype(self.dtype)  # [N, P, D or 2D]
+
+        x = _dense(d.hidden, "in_proj", ("hyper_in", "hyper_embed"))(x)
+        pos = self.param(
+            "pos_emb",
+            nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "hyper_embed")),
+            (p, d.hidden),
+        )
+        x = x + pos[None].astype(self.dtype)
+        if cfg.prior_input:
+            if unigram_logprobs is None:
+                raise ValueError("prior_input needs unigram_logprobs")
+            prior = _dense(d.hidden, "prior_proj", (None, "hyper_embed"))(
+                unigram_logprobs[:, None].astype(self.dtype)
+            )
+            x = x.at[:, 0].add(prior)
+        for i in range(d.layers):
+            x = EncoderLayer(d, self.dtype, name=f"layer_{i}")(x, mask)
+        h = nn.LayerNorm(name="ln_final", dtype=self.dtype)(x[:, 0])  # [N, hidden]
+        if cfg.vocab_attention:
+            vm = jnp.ones((n,), bool) if vocab_mask is None else vocab_mask
+            h = VocabAttention(d, self.dtype, name="vocab_attn")(h, vm)
+        h = h.astype(jnp.float32)
+
+        delta_in = _dense(d.d_model, "out_in", ("hyper_embed", "embed"), zero=True)(h)
+        pred_in = fvt[0] + stds[0] * delta_in
+        pred_out = None
+        if cfg.separate_out_head or base_out is not None:
+            k = 1 if base_out is not None else 0
+            delta_out = _dense(d.d_model, "out_out", ("hyper_embed", "embed"), zero=True)(h)
+            pred_out = fvt[k] + stds[k] * delta_out
+        bias = None
+        if cfg.use_unigram_bias:
+            bias = _dense(1, "out_bias", ("hyper_embed", None), zero=True)(h)[:, 0]
+            scale = self.param("unigram_scale", nn.initializers.zeros, ())
+            bias = bias + scale * unigram_logprobs.astype(jnp.float32)
+        return pred_in, pred_out, bias
+
+
+def build_hypernet(
+    cfg: HypernetConfig, d_model: int, base_heads: int, bf16: bool = False
+) -> Hypernet:
+    dims = resolve_dims(cfg, d_model, base_heads)
+    return Hypernet(cfg, dims, jnp.bfloat16 if bf16 else jnp.float32)
+
+
+def init_hypernet(
+    model: Hypernet,
+    rng: jax.Array,
+    base_in: jax.Array,
+    base_out: jax.Array | None = None,
+    n_tokens: int = 8,
+) -> dict:
+    """Initialize on a dummy vocabulary; returns the plain (unboxed) parameter tree."""
+    p = model.dims.max_pieces
+    ids = jnp.zeros((n_tokens, p), jnp.int32)
+    lengths = jnp.ones((n_tokens,), jnp.int32)
+    logp = jnp.zeros((n_tokens,), jnp.float32)
+    variables = model.init(rng, ids, lengths, base_in, base_out, logp, None)
+    return nn.meta.unbox(variables["params"])

@@ -1,0 +1,88 @@
+"""Resumable training checkpoints (orbax) for the hypernet's train state.
+
+Layout: `<run>/checkpoints/<step>/{state,meta}`. Orbax writes each step into a temporary
+directory and renames it when complete, so a job killed mid-write leaves no step that
+`latest_step()` would pick up. `meta` (JSON) carries the config and a fingerprint of the
+base model's embeddings, so a resume against another base model is refused.
+
+Restoring takes an abstract target (`jax.ShapeDtypeStruct`s, optionally with shardings),
+so a checkpoint written on one mesh restores onto another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from zett.errors import ZettError
+
+
+def embedding_fingerprint(matrix: Any) -> str:
+    """Short, stable hash of a base embedding matrix [V, D] (shape + float32 values)."""
+    arr = np.asarray(jax.device_get(matrix), dtype=np.float32)
+    h = hashlib.sha256(str(arr.shape).encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]
+
+
+class Checkpointer:
+    """Thin wrapper over `ocp.CheckpointManager` with the project's conventions."""
+
+    def __init__(self, directory: Path, max_to_keep: int = 2):
+        self.directory = Path(directory).absolute()
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
+            ),
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
+        self.manager.wait_until_finished()
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
+        """Restore `(state, meta)` at `step` (default: latest) shaped like `abstract_state`."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ZettError(f"{self.directory}: no complete checkpoint to resume from")
+        try:
+            restored = self.manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                ),
+            )
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ZettError(
+                f"{self.directory / str(step)}: checkpoint does not match this run ({first})"
+            ) from e
+        return restored["state"], restored["meta"]
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def abstract_like(tree: Any) -> Any:
+    """ShapeDtypeStructs (with the leaves' shardings) for restoring into `tree`'s layout."""
+
+    def one(x):
+        sharding = getattr(x, "sharding", None)
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+    return jax.tree.map(one, tree)
