@@ -1,0 +1,141 @@
+"""Per-batch tokenizer sampling: a byte-level Unigram built from the batch's own substrings.
+
+ZeTT trains the hypernetwork over a *distribution* of tokenizers so it generalizes to
+unseen ones. For each batch we:
+
+1. pre-tokenize the sampling texts with the GPT-2 ByteLevel pre-tokenizer (every byte maps
+   to one printable symbol, so any text round-trips) and count words;
+2. count every substring of length 1..`max_piece_len` symbols of every word, weighted by
+   the word's frequency (each unique word is visited once);
+3. score candidates `log(count / total)` and add Gumbel noise (`noise_mean`, `noise_std`;
+   std 0 = no noise), keep the `vocab_size - 256` best multi-symbol pieces and always all
+   256 byte symbols (un-noised, so every byte stays encodable);
+4. build a `tokenizers` Unigram with those scores; its normalized log-probs are the
+   tokenizer's unigram prior `unigram_logprobs [V]` (the hypernet's optional prior input).
+
+Everything is a pure function of (texts, rng state, settings): the same seed yields the
+same tokenizer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers.pre_tokenizers import ByteLevel
+
+from zett.errors import ZettError
+
+MAX_PIECE_LEN = 12  # longest candidate piece, in byte symbols (≈ 4 CJK chars, 12 ASCII)
+N_BYTES = 256
+
+
+def byte_alphabet() -> list[str]:
+    """The 256 GPT-2 byte symbols, in byte order (symbol i stands for byte i)."""
+    alpha = ByteLevel.alphabet()
+    # ByteLevel.alphabet() is unordered; rebuild the GPT-2 mapping to index by byte value.
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    table: dict[int, str] = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(N_BYTES):
+        if b not in table:
+            table[b] = chr(N_BYTES + extra)
+            extra += 1
+    out = [table[b] for b in range(N_BYTES)]
+    assert set(out) == set(alpha), "GPT-2 byte alphabet mismatch"
+    return out
+
+
+_BYTE_SYMBOLS = byte_alphabet()
+_PRE = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+
+
+@dataclass
+class SampledTokenizer:
+    """A sampled tokenizer: `tokenizer` (HF `tokenizers`), its pieces (byte-level symbols,
+    id order) and `unigram_logprobs [V]` (log-probs, summing to 1 in prob space)."""
+
+    tokenizer: Tokenizer
+    pieces: list[str]
+    unigram_logprobs: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+
+def count_words(texts: list[str]) -> Counter[str]:
+    """Byte-level pre-tokens (`Ġword` style) of `texts` with their frequencies."""
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(w for w, _ in _PRE.pre_tokenize_str(text))
+    return words
+
+
+def count_substrings(words: Counter[str], max_len: int = MAX_PIECE_LEN) -> dict[str, int]:
+    """Frequency of every substring (length 1..max_len) of every word, weighted by the
+    word's count: what a text of these words would show of each piece."""
+    counts: dict[str, int] = {}
+    get = counts.get
+    for word, c in words.items():
+        n = len(word)
+        for i in range(n):
+            for j in range(i + 1, min(n, i + max_len) + 1):
+                s = word[i:j]
+                counts[s] = get(s, 0) + c
+    return counts
+
+
+def build_unigram(pieces: list[str], scores: np.ndarray) -> Tokenizer:
+    """A byte-level Unigram tokenizer over `pieces` (byte symbols) with `scores` (log-probs)."""
+    tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(pieces, scores)], None, False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def sample_tokenizer(
+    texts: list[str],
+    rng: np.random.Generator,
+    vocab_size: int,
+    noise_mean: float = 1e-5,
+    noise_std: float = 4.0,
+    max_piece_len: int = MAX_PIECE_LEN,
+) -> SampledTokenizer:
+    """Sample a byte-level Unigram tokenizer of at most `vocab_size` pieces from `texts`.
+
+    The vocab holds the 256 byte symbols (ids 0..255, byte order) and then the
+    `vocab_size - 256` candidates with the highest noisy log-prob, best first. Fewer
+    distinct substrings than that give a smaller vocab.
+    """
+    if vocab_size <= N_BYTES:
+        raise ZettError(f"data.vocab_size_min/max: {vocab_size} must exceed {N_BYTES} (bytes)")
+    counts = count_substrings(count_words(texts), max_piece_len)
+    byte_set = set(_BYTE_SYMBOLS)
+    cands = [s for s in counts if s not in byte_set]
+    cand_counts = np.fromiter((counts[s] for s in cands), dtype=np.float64, count=len(cands))
+    total = float(sum(counts.values()))
+    scores = np.log(cand_counts / total) if len(cands) else np.zeros(0)
+    if noise_std > 0 and len(cands):
+        scores = scores + rng.gumbel(noise_mean, noise_std, size=len(cands))
+    k = min(vocab_size - N_BYTES, len(cands))
+    top = np.argsort(-scores, kind="stable")[:k]
+    byte_counts = np.array([counts.get(b, 0) for b in _BYTE_SYMBOLS], dtype=np.float64)
+    # Unseen bytes get half a count: encodable, but never preferred over seen pieces.
+    byte_scores = np.log(np.maximum(byte_counts, 0.5) / total)
+    pieces = _BYTE_SYMBOLS + [cands[i] for i in top]
+    all_scores = np.concatenate([byte_scores, scores[top]])
+    # The Unigram model wants log-probs; normalize so they form a distribution.
+    m = all_scores.max()
+    logprobs = all_scores - (m + np.log(np.exp(all_scores - m).sum()))
+    return SampledTokenizer(build_unigram(pieces, logprobs), pieces, logprobs.astype(np.float32))
+
+
+def piece_bytes(piece: str) -> bytes:
+    """The UTF-8 bytes a byte-level piece stands for."""
+    return bytes(_SYMBOL_TO_BYTE[c] for c in piece)
+
+
+_SYMBOL_TO_BYTE = {s: b for b, s in enumerate(_BYTE_SYMBOLS)}

@@ -1,0 +1,353 @@
+"""Canonical surface forms: the exact bytes every token of any real tokenizer stands for.
+
+Every tokenizer family writes its tokens in its own alphabet: byte-level BPE maps each byte
+to a printable character (GPT-2's byte map, `Ġ` = space), SentencePiece writes spaces as `▁`
+and unknown bytes as `<0xNN>` pieces, WordPiece marks word-internal pieces with `##`. Lexical
+matching, the decomposition into base pieces and the hypernetwork all need one meaning for a
+token, so this module turns every id into a canonical pair `(bytes_, begins_word)`:
+
+- `bytes_` is what the token writes into the (normalized) text, as raw bytes. Tokens that are
+  not valid UTF-8 on their own (single bytes, partial characters) stay raw bytes.
+- `begins_word` says that a word boundary precedes the token.
+
+Families differ only in *where the boundary's space lives*:
+
+- **space-marking** families (byte-level BPE/Unigram, SentencePiece BPE/Unigram, Metaspace)
+  write the space inside the token: `Ġthe` and `▁the` are `(b" the", True)`; `the` is
+  `(b"the", False)`. There `begins_word == bytes_.startswith(b" ")` by definition.
+- the **implicit-space** family (WordPiece) never writes spaces: `the` is `(b"the", True)`
+  (the space is implied by the pre-tokenizer's split) and `##ing` is `(b"ing", False)`.
+
+`SurfaceForms.canonical()` removes that difference: it puts the implied space back, so
+WordPiece `the` and byte-BPE `Ġthe` both become `b" the"`, and two tokens from any two
+families with equal canonical bytes mean the same text. Special tokens keep their content
+bytes and are flagged `is_special`; ids the tokenizer has no token for are `b""` + special.
+
+For WordPiece, text is only recoverable up to whitespace: `join_surfaces` rebuilds the text
+as the pre-tokenizer's words joined by single spaces (`"Hello, world"` → `b"hello , world"`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tokenizers
+
+from zett.errors import ZettError
+
+SPIECE = "\u2581"  # ▁, SentencePiece's visible space
+KNOWN_MODELS = ("BPE", "Unigram", "WordPiece", "WordLevel")
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+IMPLICIT_SPACE_KINDS = ("wordpiece", "wordlevel")
+
+
+@cache
+def byte_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte → printable character map (256 entries).
+
+    Printable Latin-1 bytes map to themselves; the other 68 bytes (controls, space,
+    0x7F-0xA0, 0xAD) map to U+0100.. in byte order, so `b" "` → `Ġ` (U+0120).
+    """
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    out = {b: chr(b) for b in keep}
+    shifted = 0
+    for b in range(256):
+        if b not in out:
+            out[b] = chr(0x100 + shifted)
+            shifted += 1
+    return out
+
+
+@cache
+def _unicode_to_latin1() -> dict[int, str]:
+    """str.translate table: byte-map character → the Latin-1 character of its byte."""
+    return {ord(c): chr(b) for b, c in byte_to_unicode().items()}
+
+
+def bytes_to_bytelevel(data: bytes) -> str:
+    """Raw bytes → the byte-level alphabet a byte-level BPE vocabulary is written in."""
+    table = byte_to_unicode()
+    return "".join(table[b] for b in data)
+
+
+def bytelevel_to_bytes(token: str) -> bytes:
+    """A byte-level vocabulary string → its bytes. Characters outside the byte map (rare,
+    hand-added vocab entries) are kept as their UTF-8 bytes rather than dropped."""
+    mapped = token.translate(_unicode_to_latin1())
+    try:
+        return mapped.encode("latin-1")
+    except UnicodeEncodeError:
+        inverse = _unicode_to_latin1()
+        return b"".join(
+            inverse[ord(c)].encode("latin-1") if ord(c) in inverse else c.encode("utf-8")
+            for c in token
+        )
+
+
+@dataclass
+class SurfaceForms:
+    """Canonical surface of every id `0 .. V-1` (V includes added tokens).
+
+    bytes_: [V] raw bytes per id; begins_word: bool [V]; is_special: bool [V];
+    kind: the family ("byte_bpe", "byte_unigram", "sentencepiece_bpe", "unigram",
+    "wordpiece", "bpe", "wordlevel"); is_byte_fallback: bool [V], `<0xNN>` pieces;
+    roles: special role → id (see `zett.tokenizers.special`).
+    """
+
+    bytes_: list[bytes]
+    begins_word: np.ndarray
+    is_special: np.ndarray
+    kind: str
+    is_byte_fallback: np.ndarray | None = None
+    roles: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.bytes_)
+
+    @property
+    def implicit_space(self) -> bool:
+        """True when word-initial tokens leave their preceding space implicit (WordPiece)."""
+        return self.kind in IMPLICIT_SPACE_KINDS
+
+    def canonical(self) -> list[bytes]:
+        """[V] bytes with the word boundary always explicit: the same bytes mean the same
+        text across families (WordPiece `the` → `b" the"`, byte-BPE `Ġthe` → `b" the"`)."""
+        if not self.implicit_space:
+            return list(self.bytes_)
+        return [
+            b" " + b if (bw and not sp and b) else b
+            for b, bw, sp in zip(self.bytes_, self.begins_word, self.is_special)
+        ]
+
+
+def _config_path(path: Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise ZettError(f"{path}: tokenizer file not found; give a tokenizer.json or its dir")
+    return path
+
+
+def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
+    """Load a `tokenizer.json` (or a directory holding one) with clear errors.
+
+    The tokenizer_config.json beside it, if any, is attached as `tok.zett_config` so
+    `special_roles` can read bos/eos/... names from it.
+    """
+    file = _config_path(Path(path))
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ZettError(f"{file}: not UTF-8 text; give a Hugging Face tokenizer.json") from None
+    except json.JSONDecodeError as e:
+        raise ZettError(
+            f"{file}: malformed JSON ({e.msg} at line {e.lineno}); the file is truncated or "
+            "not a tokenizer.json"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise ZettError(f"{file}: no 'model' object; not a Hugging Face tokenizer.json")
+    model = data["model"]
+    mtype = model.get("type")
+    if mtype is not None and mtype not in KNOWN_MODELS:
+        raise ZettError(
+            f"{file}: unsupported model type {mtype!r}; expected one of {', '.join(KNOWN_MODELS)}"
+        )
+    vocab = model.get("vocab")
+    if vocab is not None and not isinstance(vocab, dict | list):
+        raise ZettError(f"{file}: model.vocab must be a mapping or list, got {type(vocab).__name__}")
+    if not vocab:
+        raise ZettError(f"{file}: model.vocab is empty; the tokenizer has no tokens")
+    try:
+        tok = tokenizers.Tokenizer.from_str(json.dumps(data))
+    except Exception as e:  # the Rust side reports type errors as generic exceptions
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ZettError(f"{file}: the tokenizers library rejects it: {msg}") from None
+    cfg_file = file.with_name("tokenizer_config.json")
+    tok.zett_config = None
+    if cfg_file.is_file():
+        try:
+            tok.zett_config = json.loads(cfg_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ZettError(f"{cfg_file}: malformed JSON; fix or delete it") from None
+    tok.zett_source = str(file)
+    return tok
+
+
+def _walk(component: Any) -> list[dict]:
+    """Flatten a (possibly nested Sequence) normalizer/pre-tokenizer/decoder config."""
+    if not isinstance(component, dict):
+        return []
+    out = [component]
+    for key in ("normalizers", "pretokenizers", "pre_tokenizers", "decoders", "processors"):
+        for sub in component.get(key) or []:
+            out.extend(_walk(sub))
+    return out
+
+
+def _pattern_str(part: dict) -> str | None:
+    pattern = part.get("pattern")
+    return pattern.get("String") if isinstance(pattern, dict) else None
+
+
+def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
+    """What the family conventions of `tok` are, read from its JSON config.
+
+    Returns {"config": the parsed tokenizer.json, "model": model type, "byte_level": bool,
+    "spiece": the visible-space character or None, "prefix": WordPiece/BPE continuation
+    prefix or "", "byte_fallback": bool, "kind": str}.
+    """
+    config = json.loads(tok.to_str())
+    model = config["model"]
+    mtype = model.get("type") or ("BPE" if "merges" in model else "WordPiece")
+    parts = _walk(config.get("normalizer")) + _walk(config.get("pre_tokenizer"))
+    parts += _walk(config.get("decoder"))
+    byte_level = any(p.get("type") == "ByteLevel" for p in parts)
+    spiece = None
+    for p in parts:
+        if p.get("type") == "Metaspace":
+            spiece = p.get("replacement") or SPIECE
+        elif p.get("type") == "Replace" and _pattern_str(p) == " ":
+            spiece = p.get("content") or SPIECE
+        elif p.get("type") == "Prepend" and spiece is None:
+            spiece = p.get("prepend") or SPIECE
+    if byte_level:
+        spiece = None
+    prefix = model.get("continuing_subword_prefix") or ""
+    if mtype == "WordPiece":
+        kind = "wordpiece"
+        prefix = prefix or "##"
+    elif mtype == "WordLevel":
+        kind = "wordlevel"
+    elif mtype == "Unigram":
+        kind = "byte_unigram" if byte_level else "unigram"
+    elif byte_level:
+        kind = "byte_bpe"
+    elif spiece is not None:
+        kind = "sentencepiece_bpe"
+    else:
+        kind = "bpe"
+    return {
+        "config": config,
+        "model": mtype,
+        "byte_level": byte_level,
+        "spiece": spiece,
+        "prefix": prefix,
+        "byte_fallback": bool(model.get("byte_fallback")),
+        "kind": kind,
+    }
+
+
+def _model_surface(token: str, layout: dict) -> tuple[bytes, bool, bool]:
+    """One model-vocabulary string → (bytes, begins_word, is_byte_fallback)."""
+    kind, prefix = layout["kind"], layout["prefix"]
+    if layout["byte_fallback"] or layout["spiece"] is not None:
+        m = _BYTE_PIECE.fullmatch(token)
+        if m and layout["byte_fallback"]:
+            b = bytes([int(m.group(1), 16)])
+            return b, b.startswith(b" "), True
+    if kind in IMPLICIT_SPACE_KINDS:
+        if prefix and token.startswith(prefix) and len(token) > len(prefix):
+            return token[len(prefix) :].encode("utf-8"), False, False
+        return token.encode("utf-8"), True, False
+    if layout["byte_level"]:
+        b = bytelevel_to_bytes(token)
+    elif layout["spiece"] is not None:
+        b = token.replace(layout["spiece"], " ").encode("utf-8")
+    else:
+        b = token.encode("utf-8")
+    if prefix and kind == "bpe" and token.startswith(prefix) and len(token) > len(prefix):
+        return b[len(prefix.encode()) :], False, False
+    return b, b.startswith(b" "), False
+
+
+def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = None) -> SurfaceForms:
+    """The canonical (bytes, begins_word, is_special) of every id; see the module docstring.
+
+    Cost is one pass over the vocabulary (Qwen3's 151k ids: well under a second).
+    """
+    from zett.tokenizers.special import special_roles
+
+    layout = tokenizer_layout(tok)
+    n = tok.get_vocab_size(with_added_tokens=True)
+    added = tok.get_added_tokens_decoder()
+    n = max(n, max(added, default=-1) + 1)
+    out: list[bytes] = [b""] * n
+    begins = np.zeros(n, dtype=bool)
+    special = np.ones(n, dtype=bool)  # gaps stay flagged
+    byte_fb = np.zeros(n, dtype=bool)
+    for token, i in tok.get_vocab(with_added_tokens=False).items():
+        if i >= n:
+            continue
+        out[i], begins[i], byte_fb[i] = _model_surface(token, layout)
+        special[i] = False
+    implicit = layout["kind"] in IMPLICIT_SPACE_KINDS
+    for i, at in added.items():
+        b = at.content.encode("utf-8")
+        out[i] = b
+        special[i] = bool(at.special)
+        begins[i] = True if implicit else b.startswith(b" ")
+        byte_fb[i] = False
+    forms = SurfaceForms(out, begins, special, layout["kind"], byte_fb)
+    forms.roles = special_roles(tok, tokenizer_config)
+    return forms
+
+
+def encode_surfaces(tok: tokenizers.Tokenizer, text: str) -> list[bytes]:
+    """Surface bytes of `tok.encode(text)` without special tokens (a test/debug helper)."""
+    forms = surface_forms(tok)
+    return [forms.bytes_[i] for i in tok.encode(text, add_special_tokens=False).ids]
+
+
+def join_surfaces(forms: SurfaceForms, ids: list[int] | np.ndarray) -> bytes:
+    """The text a sequence of ids stands for, as bytes.
+
+    Space-marking families: plain concatenation. WordPiece: words (a begins-word token
+    and its `##` continuations) joined by one space, i.e. the pre-tokenizer's words.
+    """
+    if not forms.implicit_space:
+        return b"".join(forms.bytes_[i] for i in ids)
+    parts: list[bytes] = []
+    for k, i in enumerate(ids):
+        if k and forms.begins_word[i]:
+            parts.append(b" ")
+        parts.append(forms.bytes_[i])
+    return b"".join(parts)
+
+
+def normalized_text(tok: tokenizers.Tokenizer, text: str) -> bytes:
+    """The bytes `join_surfaces(forms, tok.encode(text).ids)` must reproduce.
+
+    Space-marking families: the normalized text with the visible space mapped back to
+    b" " and any prefix space the tokenizer adds. WordPiece: the pre-tokenizer's words
+    of the normalized text joined by single spaces. (A literal `▁` in the input of a
+    SentencePiece tokenizer is indistinguishable from a space; callers avoid it.)
+    """
+    layout = tokenizer_layout(tok)
+    norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
+    if layout["kind"] in IMPLICIT_SPACE_KINDS:
+        words = tok.pre_tokenizer.pre_tokenize_str(norm) if tok.pre_tokenizer else [(norm, 0)]
+        return " ".join(w for w, _ in words).encode("utf-8")
+    pre = layout["config"].get("pre_tokenizer")
+    if layout["byte_level"]:
+        for p in _walk(pre):
+            if p.get("type") == "ByteLevel" and p.get("add_prefix_space") and norm:
+                if not norm.startswith(" "):
+                    norm = " " + norm
+        return norm.encode("utf-8")
+    if layout["spiece"] is not None:
+        sp = layout["spiece"]
+        for p in _walk(pre):
+            if p.get("type") == "Metaspace" and norm:
+                scheme = p.get("prepend_scheme", "always" if p.get("add_prefix_space", True) else "never")
+                norm = norm.replace(" ", sp)
+                if scheme in ("always", "first") and not norm.startswith(sp):
+                    norm = sp + norm
+        return norm.replace(sp, " ").encode("utf-8")
+    return norm.encode("utf-8")

@@ -1,0 +1,135 @@
+"""Bits per byte of the frozen base LM with hypernet-predicted embeddings (JAX, in-loop eval).
+
+Same protocol as `zett.eval.bpb` (chunks of ≤ `chunk_tokens` tokens, each a fresh context
+opened by one unscored starter token). The starter's *embedding* is the base model's own
+row for its context-start token (BOS, else EOS) — exactly what a transfer gives a target
+tokenizer whose special tokens are mapped by role — so every target tokenizer and the
+original are scored identically. Texts are encoded with no special tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zett.eval.bpb import chunk_token_ids
+from zett.hypernet.model import Hypernet
+from zett.train import losses
+from zett.transfer.predict import predict_vocab
+
+
+@dataclass
+class _Chunks:
+    ids: np.ndarray  # [C, L] int32, starter index V at position 0, padded with 0
+    mask: np.ndarray  # [C, L] int32
+    n_bytes: int
+    n_tokens: int
+
+
+@dataclass
+class EvalTarget:
+    """A fixed target tokenizer, decomposed once, with its tokenized held-out texts."""
+
+    name: str
+    piece_ids: np.ndarray | None  # [V, P]; None for the original tokenizer (own embeddings)
+    piece_lengths: np.ndarray | None
+    vocab_size: int
+    chunks: dict[str, _Chunks] = field(default_factory=dict)
+
+
+def tokenize_for_eval(
+    encode, texts: list[str], vocab_size: int, chunk_tokens: int
+) -> _Chunks:
+    """Encode texts (a callable text → ids), chunk them, pad to [C, chunk_tokens + 1]."""
+    rows, n_tokens = [], 0
+    for text in texts:
+        ids = encode(text)
+        n_tokens += len(ids)
+        rows += [c for c, _ in chunk_token_ids(ids, chunk_tokens, vocab_size)]
+    width = chunk_tokens + 1
+    ids_arr = np.zeros((len(rows), width), np.int32)
+    mask = np.zeros((len(rows), width), np.int32)
+    for i, r in enumerate(rows):
+        ids_arr[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    return _Chunks(ids_arr, mask, n_bytes, n_tokens)
+
+
+class HeldoutEvaluator:
+    """Scores hypernet parameters on fixed target tokenizers × held-out languages."""
+
+    def __init__(
+        self,
+        base_module,
+        base_params,
+        base_in: jax.Array,
+        base_out: jax.Array | None,
+        start_row: int,
+        hypernet: Hypernet,
+        targets: list[EvalTarget],
+        batch_size: int = 4,
+    ):
+        self.base_in, self.base_out = base_in, base_out
+        self.start_embedding = base_in[start_row]
+        self.hypernet, self.targets, self.batch_size = hypernet, targets, batch_size
+
+        @jax.jit
+        def chunk_nll(in_emb, out_emb, ids, mask):
+            x = jnp.take(in_emb, ids, axis=0)
+            logits = base_module.apply(
+                {"params": base_params},
+                inputs_embeds=x,
+                attention_mask=mask,
+                output_embeddings=out_emb,
+            )
+            total, _ = losses.causal_lm_loss(logits, jnp.minimum(ids, out_emb.shape[0] - 1), mask)
+            return total
+
+        self._chunk_nll = chunk_nll
+
+    def _embeddings(self, params, target: EvalTarget) -> tuple[jax.Array, jax.Array]:
+        if target.piece_ids is None:
+            in_emb = self.base_in
+            out_emb = self.base_in if self.base_out is None else self.base_out
+        else:
+            pred = predict_vocab(
+                self.hypernet,
+                params,
+                target.piece_ids,
+                target.piece_lengths,
+                self.base_in,
+                self.base_out,
+                progress=False,
+            )
+            in_emb = jnp.asarray(pred.input)
+            out_emb = in_emb if pred.output is None else jnp.asarray(pred.output)
+        in_emb = jnp.concatenate([in_emb[: target.vocab_size], self.start_embedding[None]], 0)
+        return in_emb, out_emb[: target.vocab_size]
+
+    def evaluate(self, params) -> dict[str, float]:
+        """{"<target>/<lang>": bpb, "<target>/mean": mean bpb} for every target."""
+        out: dict[str, float] = {}
+        for target in self.targets:
+            in_emb, out_emb = self._embeddings(params, target)
+            per_lang = []
+            for lang, ch in target.chunks.items():
+                total = 0.0
+                b = self.batch_size
+                for s in range(0, len(ch.ids), b):
+                    ids, mask = ch.ids[s : s + b], ch.mask[s : s + b]
+                    pad = b - len(ids)
+                    if pad:
+                        ids = np.pad(ids, ((0, pad), (0, 0)))
+                        mask = np.pad(mask, ((0, pad), (0, 0)))
+                    total += float(self._chunk_nll(in_emb, out_emb, ids, mask))
+                bpb = total / max(ch.n_bytes, 1) / math.log(2)
+                out[f"{target.name}/{lang}"] = bpb
+                per_lang.append(bpb)
+            if per_lang:
+                out[f"{target.name}/mean"] = float(np.mean(per_lang))
+        return out
