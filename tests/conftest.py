@@ -38,3 +38,17 @@ def shared_tokenizers() -> Path:
     if path is None:
         pytest.skip("../shared/tokenizers is absent (it ships with CI, not with a user's clone)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    from tests.tiny import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_dir(tmp_path_factory) -> Path:
+    from tests.tiny import make_tiny_corpus
+
+    return make_tiny_corpus(tmp_path_factory.mktemp("tiny_corpus") / "corpus")

@@ -186,7 +186,9 @@ def test_run_eval_writes_json_report(texts, tmp_path):
     texts_file = tmp_path / "texts.json"
     texts_file.write_text(json.dumps({"en": texts[:3], "de": EXTRA_TEXTS[:1]}))
     out = tmp_path / "res" / "results.json"
-    result = run_eval(model_dir, max_bytes=500, output_json=out, texts_path=texts_file, device="cpu")
+    result = run_eval(
+        model_dir, max_bytes=500, output_json=out, texts_path=texts_file, device="cpu"
+    )
     on_disk = json.loads(out.read_text())
     assert on_disk == json.loads(json.dumps(result))
     assert set(on_disk["per_lang"]) == {"en", "de"}

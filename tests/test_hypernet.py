@@ -71,7 +71,9 @@ def test_padding_pieces_do_not_matter():
     base_in = jax.random.normal(jax.random.PRNGKey(0), (V, D))
     model = build_hypernet(cfg, D, 2)
     params = init_hypernet(model, jax.random.PRNGKey(1), base_in)
-    params["out_in"]["kernel"] = jax.random.normal(jax.random.PRNGKey(3), params["out_in"]["kernel"].shape)
+    params["out_in"]["kernel"] = jax.random.normal(
+        jax.random.PRNGKey(3), params["out_in"]["kernel"].shape
+    )
     ids, lengths, logp = _inputs()
     junk = jnp.where(jnp.arange(P)[None] < lengths[:, None], ids, 7)
     a, _, _ = model.apply({"params": params}, ids, lengths, base_in, None, logp)

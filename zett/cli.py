@@ -25,6 +25,18 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
     print(f"{args.what}: {path}")
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from zett.config import load_config
+    from zett.train.loop import train
+
+    cfg = load_config(args.config, args.overrides)
+    last = train(cfg, resume=args.resume)
+    print(
+        f"trained to step {last.get('step', cfg.train.steps)}: hypernet in "
+        f"{cfg.train.output_dir}/hypernet"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zett",
@@ -42,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["smollm2", "minilm", "corpus"])
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser(
+        "train",
+        help="train a hypernetwork (configs/*.yaml + --section.key VALUE overrides)",
+        description="Train a hypernetwork for a base model over sampled tokenizers. Any config "
+        "key can be overridden on the command line, e.g. --train.steps 100 --data.batch_size 4. "
+        "Writes <train.output_dir>/{metrics.jsonl,checkpoints/,hypernet/}.",
+    )
+    p.add_argument("--config", help="YAML config (see configs/); defaults if omitted")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.set_defaults(func=_cmd_train, accepts_overrides=True)
     return parser
 
 

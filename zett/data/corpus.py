@@ -435,9 +435,7 @@ def build_corpus(fetched: list[tuple[Source, Path, dict[str, Any]]], out: Path) 
                     "bytes": n_bytes,
                 }
             )
-    ds = datasets.DatasetDict(
-        {sp: datasets.Dataset.from_dict(rows[sp]) for sp in SPLITS}
-    )
+    ds = datasets.DatasetDict({sp: datasets.Dataset.from_dict(rows[sp]) for sp in SPLITS})
     out.mkdir(parents=True, exist_ok=True)
     ds.save_to_disk(str(out / "dataset"))
     manifest = {"sources": manifest_sources, "bytes": sizes}
@@ -503,9 +501,7 @@ def load_corpus(path_or_default: str | Path = "default"):
     return datasets.load_from_disk(str(root / "dataset"))
 
 
-def texts_for(
-    split: str, lang: str, max_bytes: int, corpus: Any = "default"
-) -> list[str]:
+def texts_for(split: str, lang: str, max_bytes: int, corpus: Any = "default") -> list[str]:
     """Whole documents of `lang` from `split`, in stored order, until `max_bytes` UTF-8
     bytes (the last text is cut at a character boundary so the total is ≤ max_bytes).
 

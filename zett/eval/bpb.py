@@ -139,7 +139,9 @@ def context_start_id(tokenizer: Any, config: Any = None) -> int | None:
     """
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     special |= {
-        i for i, tok in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items() if tok.special
+        i
+        for i, tok in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items()
+        if tok.special
     }
     candidates = [
         getattr(tokenizer, "bos_token_id", None),
@@ -336,7 +338,9 @@ def run_eval(
         if langs:
             missing = sorted(set(langs) - set(texts))
             if missing:
-                raise ZettError(f"{texts_path}: no texts for {', '.join(missing)}; have {sorted(texts)}")
+                raise ZettError(
+                    f"{texts_path}: no texts for {', '.join(missing)}; have {sorted(texts)}"
+                )
             texts = {lang: texts[lang] for lang in langs}
         texts = {lang: truncate_to_bytes(t, max_bytes) for lang, t in texts.items()}
     else:

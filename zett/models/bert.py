@@ -181,7 +181,8 @@ class Bert(nn.Module):
             x = layer(c, dt, name=f"layers_{i}")(x, mask)
         if c.has_pooler and self.is_initializing():
             dense(c.hidden_size, ("embed", "mlp"), True, dt, "pooler")(x[:, 0])
-        if return_hidden:
+        headless = not c.has_lm_head and output_embeddings is None
+        if return_hidden or (headless and self.is_initializing()):
             return x
         if c.has_lm_head:
             return MLMHead(c, dt, name="mlm_head")(x, word.matrix(), output_embeddings, output_bias)

@@ -272,7 +272,8 @@ def _bert_entries(c: BertConfig, prefix: str, roberta: bool) -> list[Entry]:
             head, transform, ln = "cls.predictions", "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm"  # fmt: skip
         e += _linear(transform, ("mlm_head", "dense"), True)
         e += _norm(ln, ("mlm_head", "layer_norm"))
-        e.append((f"{head}.bias", ("mlm_head", "bias"), "copy"))
+        # transformers 5 uses decoder.bias (== `{head}.bias` only when tied); old files lack it
+        e.append((f"{head}.decoder.bias", ("mlm_head", "bias"), "copy"))
         if not c.tie_word_embeddings:
             e.append((f"{head}.decoder.weight", ("mlm_head", "decoder", "embedding"), "copy"))
     return e
@@ -317,7 +318,11 @@ def _normalize_keys(family: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """Accept the common alternative spellings: GPT-2 hub files lack the `transformer.` prefix."""
     if family == "gpt2" and "transformer.wte.weight" not in state and "wte.weight" in state:
         return {(k if k.startswith("lm_head.") else f"transformer.{k}"): v for k, v in state.items()}
-    return dict(state)
+    state = dict(state)
+    for head in ("cls.predictions", "lm_head"):
+        if f"{head}.bias" in state and f"{head}.decoder.bias" not in state:
+            state[f"{head}.decoder.bias"] = state[f"{head}.bias"]
+    return state
 
 
 def _infer_bert_parts(state: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -414,20 +419,18 @@ def _module_for_params(family: str, cfg: Any, params: Mapping) -> nn.Module:
 
 
 def _add_tied(module: nn.Module, model_type: str, state: dict) -> None:
+    """Add the tensors a torch `state_dict()` has but our tree stores once."""
     c = module.config
-    if not c.tie_word_embeddings:
-        return
-    if isinstance(c, LlamaConfig):
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    elif isinstance(c, GPT2Config):
-        state["lm_head.weight"] = state["transformer.wte.weight"]
-    elif c.has_lm_head:
-        prefix = _bert_prefix(model_type, True)
-        head = "lm_head" if model_type in ROBERTA_TYPES else "cls.predictions"
-        state[f"{head}.decoder.weight"] = state[f"{prefix}embeddings.word_embeddings.weight"]
     if isinstance(c, BertConfig) and c.has_lm_head:
         head = "lm_head" if model_type in ROBERTA_TYPES else "cls.predictions"
-        state[f"{head}.decoder.bias"] = state[f"{head}.bias"]
+        state[f"{head}.bias"] = state[f"{head}.decoder.bias"]
+        if c.tie_word_embeddings:
+            prefix = _bert_prefix(model_type, True)
+            state[f"{head}.decoder.weight"] = state[f"{prefix}embeddings.word_embeddings.weight"]
+    elif isinstance(c, LlamaConfig) and c.tie_word_embeddings:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    elif isinstance(c, GPT2Config) and c.tie_word_embeddings:
+        state["lm_head.weight"] = state["transformer.wte.weight"]
 
 
 _EMBEDDING_PATHS = {

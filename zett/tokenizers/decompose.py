@@ -14,7 +14,7 @@ as-is, so a *raw* copy of the base tokenizer is built once:
 
 Bytes that are not valid UTF-8 cannot go through `encode`: a byte-level base maps the whole
 token through the byte map and runs its model directly; a SentencePiece base with byte
-fallback uses `<0xNN>`; otherwise the base's unk token. A WordPiece base has no spaces in
+fallback uses `<0xNN>`; otherwise the base's unk token (id 0 if it has none). A WordPiece base has no spaces in
 its tokens: begins-word targets are encoded as words, continuation targets use greedy
 longest-match over `##` pieces for their first word, whitespace-only targets become [UNK].
 
@@ -25,6 +25,7 @@ which decomposes overlapping vocabularies every step, only pays for new tokens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class _Base:
         self.unk = self.vocab.get(unk) if isinstance(unk, str) else unk_id
         self.max_chars = int(config["model"].get("max_input_chars_per_word") or 100)
         self.roles, self.contents = roles_and_contents(tok)
+        # last resort for text the base cannot express at all (SmolLM2 has no 0xF5 byte)
+        self.fallback = self.unk if self.unk is not None else self.roles.get("unk", 0)
         self.cache: dict[bytes, tuple[int, ...]] = {}
 
 
@@ -106,10 +109,8 @@ def _base_info(tok: tokenizers.Tokenizer) -> _Base:
     info = getattr(tok, "_zett_base", None)
     if info is None:
         info = _Base(tok)
-        try:
+        with contextlib.suppress(AttributeError):  # no attributes: no cache
             tok._zett_base = info
-        except AttributeError:  # a tokenizer type without attributes: no cache
-            pass
     return info
 
 
@@ -188,7 +189,7 @@ def _encode_many(base: _Base, texts: list[bytes]) -> list[tuple[int, ...]]:
     wordpiece = base.kind in IMPLICIT_SPACE_KINDS
     for k, s, enc in zip(batch_idx, batch_str, encs):
         out[k] = tuple(_wordpiece_fix(base, s, enc) if wordpiece else enc.ids)
-    return out  # type: ignore[return-value]
+    return [o if o or not t else (base.fallback,) for o, t in zip(out, texts)]  # type: ignore[return-value]
 
 
 def decompose(
@@ -198,9 +199,7 @@ def decompose(
     if max_pieces < 1:
         raise ValueError(f"max_pieces must be >= 1, got {max_pieces}")
     base = _base_info(base_tok)
-    special = match_special(
-        target.roles, roles_and_contents(target)[1], base.roles, base.contents
-    )
+    special = match_special(target.roles, roles_and_contents(target)[1], base.roles, base.contents)
     canon = target.canonical()
     todo = sorted({c for i, c in enumerate(canon) if c and i not in special} - base.cache.keys())
     if len(base.cache) + len(todo) > CACHE_LIMIT:

@@ -57,7 +57,9 @@ def _content(value: Any) -> str | None:
     return None
 
 
-def special_roles(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = None) -> dict[str, int]:
+def special_roles(
+    tok: tokenizers.Tokenizer, tokenizer_config: dict | None = None
+) -> dict[str, int]:
     """Role name → token id for every role `tok` has (see the module docstring).
 
     `tokenizer_config` defaults to the config `load_tokenizer` found beside the file.

@@ -29,6 +29,7 @@ as the pre-tokenizer's words joined by single spaces (`"Hello, world"` → `b"he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -161,7 +162,9 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
         )
     vocab = model.get("vocab")
     if vocab is not None and not isinstance(vocab, dict | list):
-        raise ZettError(f"{file}: model.vocab must be a mapping or list, got {type(vocab).__name__}")
+        raise ZettError(
+            f"{file}: model.vocab must be a mapping or list, got {type(vocab).__name__}"
+        )
     if not vocab:
         raise ZettError(f"{file}: model.vocab is empty; the tokenizer has no tokens")
     try:
@@ -201,8 +204,12 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
 
     Returns {"config": the parsed tokenizer.json, "model": model type, "byte_level": bool,
     "spiece": the visible-space character or None, "prefix": WordPiece/BPE continuation
-    prefix or "", "byte_fallback": bool, "kind": str}.
+    prefix or "", "byte_fallback": bool, "kind": str}. Cached on `tok`: treat a tokenizer
+    as read-only once zett has seen it (an edited one keeps its old layout).
     """
+    cached = getattr(tok, "_zett_layout", None)
+    if cached is not None:
+        return cached
     config = json.loads(tok.to_str())
     model = config["model"]
     mtype = model.get("type") or ("BPE" if "merges" in model else "WordPiece")
@@ -233,7 +240,7 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
         kind = "sentencepiece_bpe"
     else:
         kind = "bpe"
-    return {
+    layout = {
         "config": config,
         "model": mtype,
         "byte_level": byte_level,
@@ -242,6 +249,9 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
         "byte_fallback": bool(model.get("byte_fallback")),
         "kind": kind,
     }
+    with contextlib.suppress(AttributeError):
+        tok._zett_layout = layout
+    return layout
 
 
 def _model_surface(token: str, layout: dict) -> tuple[bytes, bool, bool]:
@@ -277,14 +287,14 @@ def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = Non
     layout = tokenizer_layout(tok)
     n = tok.get_vocab_size(with_added_tokens=True)
     added = tok.get_added_tokens_decoder()
-    n = max(n, max(added, default=-1) + 1)
+    vocab = tok.get_vocab(with_added_tokens=False)
+    # with gaps in the id space the size counts tokens, not ids: cover the highest id too
+    n = max(n, max(added, default=-1) + 1, max(vocab.values(), default=-1) + 1)
     out: list[bytes] = [b""] * n
     begins = np.zeros(n, dtype=bool)
     special = np.ones(n, dtype=bool)  # gaps stay flagged
     byte_fb = np.zeros(n, dtype=bool)
-    for token, i in tok.get_vocab(with_added_tokens=False).items():
-        if i >= n:
-            continue
+    for token, i in vocab.items():
         out[i], begins[i], byte_fb[i] = _model_surface(token, layout)
         special[i] = False
     implicit = layout["kind"] in IMPLICIT_SPACE_KINDS
@@ -299,10 +309,29 @@ def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = Non
     return forms
 
 
+def plain_copy(tok: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
+    """A copy of `tok` without padding or truncation (MiniLM's file pads to 128)."""
+    plain = getattr(tok, "_zett_plain", None)
+    if plain is None:
+        plain = tokenizers.Tokenizer.from_str(tok.to_str())
+        plain.no_padding()
+        plain.no_truncation()
+        with contextlib.suppress(AttributeError):
+            tok._zett_plain = plain
+    return plain
+
+
+def encode_ids(tok: tokenizers.Tokenizer, text: str) -> list[int]:
+    """`tok.encode(text)` ids without special tokens, padding or truncation."""
+    return plain_copy(tok).encode(text, add_special_tokens=False).ids
+
+
 def encode_surfaces(tok: tokenizers.Tokenizer, text: str) -> list[bytes]:
     """Surface bytes of `tok.encode(text)` without special tokens (a test/debug helper)."""
-    forms = surface_forms(tok)
-    return [forms.bytes_[i] for i in tok.encode(text, add_special_tokens=False).ids]
+    forms = getattr(tok, "_zett_forms", None) or surface_forms(tok)
+    with contextlib.suppress(AttributeError):
+        tok._zett_forms = forms
+    return [forms.bytes_[i] for i in encode_ids(tok, text)]
 
 
 def join_surfaces(forms: SurfaceForms, ids: list[int] | np.ndarray) -> bytes:
@@ -326,28 +355,53 @@ def normalized_text(tok: tokenizers.Tokenizer, text: str) -> bytes:
 
     Space-marking families: the normalized text with the visible space mapped back to
     b" " and any prefix space the tokenizer adds. WordPiece: the pre-tokenizer's words
-    of the normalized text joined by single spaces. (A literal `▁` in the input of a
-    SentencePiece tokenizer is indistinguishable from a space; callers avoid it.)
+    of the normalized text joined by single spaces. Added tokens found in the text are cut
+    out first and the pieces between them normalized on their own, as `tokenizers` does.
+    (A literal `▁` in the input of a SentencePiece tokenizer is indistinguishable from a
+    space; callers avoid it.)
     """
     layout = tokenizer_layout(tok)
+    contents = sorted(
+        {at.content for at in tok.get_added_tokens_decoder().values() if at.content},
+        key=len,
+        reverse=True,
+    )
+    pieces = re.split("(" + "|".join(map(re.escape, contents)) + ")", text) if contents else [text]
+    implicit = layout["kind"] in IMPLICIT_SPACE_KINDS
+    out: list[str] = []
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            out.append(piece)
+        elif piece:
+            segment = _normalize_segment(tok, layout, piece, first=k == 0)
+            if segment:
+                out.append(segment)
+    return (" " if implicit else "").join(out).encode("utf-8")
+
+
+def _normalize_segment(tok: tokenizers.Tokenizer, layout: dict, text: str, first: bool) -> str:
+    """`normalized_text` of a piece of text without added tokens."""
     norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
     if layout["kind"] in IMPLICIT_SPACE_KINDS:
         words = tok.pre_tokenizer.pre_tokenize_str(norm) if tok.pre_tokenizer else [(norm, 0)]
-        return " ".join(w for w, _ in words).encode("utf-8")
+        return " ".join(w for w, _ in words)
     pre = layout["config"].get("pre_tokenizer")
     if layout["byte_level"]:
         for p in _walk(pre):
-            if p.get("type") == "ByteLevel" and p.get("add_prefix_space") and norm:
-                if not norm.startswith(" "):
-                    norm = " " + norm
-        return norm.encode("utf-8")
+            prefix_space = p.get("type") == "ByteLevel" and p.get("add_prefix_space")
+            if prefix_space and norm and not norm.startswith(" "):
+                norm = " " + norm
+        return norm
     if layout["spiece"] is not None:
         sp = layout["spiece"]
         for p in _walk(pre):
             if p.get("type") == "Metaspace" and norm:
-                scheme = p.get("prepend_scheme", "always" if p.get("add_prefix_space", True) else "never")
+                scheme = p.get(
+                    "prepend_scheme", "always" if p.get("add_prefix_space", True) else "never"
+                )
                 norm = norm.replace(" ", sp)
-                if scheme in ("always", "first") and not norm.startswith(sp):
+                prepend = scheme == "always" or (scheme == "first" and first)
+                if prepend and not norm.startswith(sp):
                     norm = sp + norm
-        return norm.replace(sp, " ").encode("utf-8")
-    return norm.encode("utf-8")
+        return norm.replace(sp, " ")
+    return norm

@@ -41,9 +41,7 @@ class EvalTarget:
     chunks: dict[str, _Chunks] = field(default_factory=dict)
 
 
-def tokenize_for_eval(
-    encode, texts: list[str], vocab_size: int, chunk_tokens: int
-) -> _Chunks:
+def tokenize_for_eval(encode, texts: list[str], vocab_size: int, chunk_tokens: int) -> _Chunks:
     """Encode texts (a callable text → ids), chunk them, pad to [C, chunk_tokens + 1]."""
     rows, n_tokens = [], 0
     for text in texts:
@@ -133,3 +131,82 @@ class HeldoutEvaluator:
             if per_lang:
                 out[f"{target.name}/mean"] = float(np.mean(per_lang))
         return out
+
+
+def heldout_by_lang(corpus: str, langs: list[str], max_bytes: int, split: str = "valid"):
+    """{lang: texts} of the corpus split (every language when `langs` is empty)."""
+    from zett.data.corpus import load_corpus, texts_for
+
+    ds = load_corpus(corpus)
+    langs = langs or sorted(set(ds[split]["lang"]))
+    return {lang: texts_for(split, lang, max_bytes, corpus=ds) for lang in langs}
+
+
+def make_target(
+    name: str,
+    tokenizer,
+    base_tokenizer,
+    max_pieces: int,
+    texts: dict[str, list[str]],
+    chunk_tokens: int,
+    own: bool = False,
+) -> EvalTarget:
+    """Decompose `tokenizer` through the base once and chunk `texts` with it."""
+    from zett.tokenizers.decompose import decompose
+    from zett.tokenizers.surface import surface_forms
+
+    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    if own:
+        ids = lengths = None
+    else:
+        dec = decompose(surface_forms(tokenizer), base_tokenizer, max_pieces)
+        ids, lengths = dec.ids, dec.lengths
+
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False).ids
+
+    target = EvalTarget(name, ids, lengths, vocab)
+    for lang, lang_texts in texts.items():
+        target.chunks[lang] = tokenize_for_eval(encode, lang_texts, vocab, chunk_tokens)
+    return target
+
+
+def build_evaluator(trainer) -> HeldoutEvaluator:
+    """The in-loop evaluator of a `zett.train.loop.Trainer`: its eval tokenizers + original."""
+    from zett import assets
+    from zett.tokenizers.special import special_roles
+    from zett.tokenizers.surface import load_tokenizer
+
+    cfg, bundle = trainer.cfg, trainer.bundle
+    texts = heldout_by_lang(cfg.data.corpus, cfg.eval.langs, cfg.train.eval_bytes)
+    chunk = cfg.eval.chunk_tokens
+    targets = [
+        make_target(
+            "original",
+            bundle.tokenizer,
+            bundle.tokenizer,
+            cfg.hypernet.max_pieces,
+            texts,
+            chunk,
+            own=True,
+        )
+    ]
+    for name in cfg.train.eval_tokenizers:
+        tok = load_tokenizer(assets.find_tokenizer(name))
+        targets.append(
+            make_target(name, tok, bundle.tokenizer, cfg.hypernet.max_pieces, texts, chunk)
+        )
+    roles = special_roles(bundle.tokenizer)
+    start = roles.get("bos", roles.get("eos"))
+    if start is None:
+        start = int(getattr(bundle.loaded.hf_config, "bos_token_id", None) or 0)
+    return HeldoutEvaluator(
+        bundle.loaded.module,
+        bundle.frozen.params,
+        bundle.frozen.base_in,
+        bundle.frozen.base_out,
+        start,
+        trainer.hypernet,
+        targets,
+        cfg.eval.batch_size,
+    )

@@ -84,7 +84,9 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
 
 
 def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainState:
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params)
+    )
 
 
 def predict(hypernet: nn.Module, params: Any, batch: dict, frozen: Frozen):
@@ -166,7 +168,7 @@ def make_loss_fn(
         )
         aux = losses.safe_div(aux_sum, aux_n)
         loss = main + lw * aux if lw > 0 else main
-        metrics.update(loss=loss, main_loss=main, aux_loss=aux, tokens=main_n)
+        metrics.update(loss=loss, main_loss=main, aux_loss=aux, n_predicted=main_n)
         return loss, metrics
 
     return loss_fn
@@ -187,7 +189,7 @@ def identity_loss_fn(hypernet: nn.Module) -> Callable:
             target_out = jnp.take(table, batch["base_ids"], axis=0)
             err = err + jnp.mean(jnp.square(pred_out - target_out), axis=-1)
         loss = losses.safe_div((err * w).sum(), w.sum())
-        return loss, {"loss": loss, "main_loss": loss, "aux_loss": loss, "tokens": w.sum()}
+        return loss, {"loss": loss, "main_loss": loss, "aux_loss": loss, "n_predicted": w.sum()}
 
     return loss_fn
 

@@ -1,0 +1,186 @@
+"""The batch pipeline: determinism, resume, mixture, subsample index space, shared tokens."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from zett.config import DataConfig
+from zett.data.pipeline import BatchIterator, TextMixture, fixed_tokenizer_batches
+from zett.errors import ZettError
+from zett.tokenizers.surface import surface_forms
+
+pytest.importorskip("zett.tokenizers.decompose")
+
+WORDS = {
+    "en": "the cat sat on a mat while the dog ran far away from home",
+    "de": "der Hund läuft über die Straße und die Katze schläft im Haus",
+    "ru": "собака бежит по улице а кошка спит дома весь день",
+    "ja": "犬は通りを走り猫は一日中家で寝ています",
+    "python": "def run(x):\n    return [i * 2 for i in range(x)]\n",
+}
+
+
+def make_data(n_per_lang: int = 20, seed: int = 0) -> list[tuple[str, str]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for lang, text in WORDS.items():
+        toks = text.split(" ")
+        for _ in range(n_per_lang):
+            k = int(rng.integers(3, 30))
+            out.append((lang, " ".join(rng.choice(toks, size=k))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def base_tok() -> Tokenizer:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator([t for _, t in make_data(10, 1)], trainer)
+    return tok
+
+
+def cfg(**kw) -> DataConfig:
+    base = dict(
+        batch_size=4,
+        seq_len=16,
+        vocab_size_min=300,
+        vocab_size_max=400,
+        texts_per_sample=12,
+        n_token_subsample=128,
+        prefetch=0,
+        seed=3,
+    )
+    base.update(kw)
+    return DataConfig(**base)
+
+
+def assert_same(a, b) -> None:
+    for name in ("input_ids", "attention_mask", "piece_ids", "piece_lengths", "vocab_mask",
+                 "unigram_logprobs", "shared_idx", "shared_base_ids", "shared_mask", "n_bytes",
+                 "vocab_ids"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.langs == b.langs
+
+
+def test_shapes_and_index_space(base_tok) -> None:
+    c = cfg()
+    b = BatchIterator(make_data(), base_tok, c, max_pieces=5).batch(0)
+    n, p = c.n_token_subsample, 5
+    assert b.input_ids.shape == b.attention_mask.shape == (4, 16)
+    assert b.piece_ids.shape == (n, p) and b.piece_lengths.shape == (n,)
+    assert b.vocab_mask.shape == b.unigram_logprobs.shape == b.shared_mask.shape == (n,)
+    assert b.input_ids.dtype == np.int32 and b.piece_ids.dtype == np.int32
+    present = np.unique(b.input_ids[b.attention_mask == 1])
+    # tokens of the batch occupy the first rows, all of them real rows
+    np.testing.assert_array_equal(present, np.arange(len(present)))
+    assert b.vocab_mask[: len(present)].all()
+    assert int(b.vocab_mask.sum()) == min(n, b.vocab_size)
+    assert (b.vocab_ids[b.vocab_mask] < b.vocab_size).all()
+    assert len(set(b.vocab_ids[b.vocab_mask].tolist())) == int(b.vocab_mask.sum())
+
+
+def test_rows_decode_back_to_the_text(base_tok) -> None:
+    """Short texts fit whole: joining each token's base pieces gives the text back, which
+    checks cropping, id remapping and decomposition together; n_bytes counts its bytes."""
+    c = cfg(seq_len=64, n_token_subsample=512)
+    it = BatchIterator(make_data(), base_tok, c, max_pieces=16)
+    forms = surface_forms(base_tok)
+    checked = 0
+    for step in range(3):
+        b = it.batch(step)
+        rng = np.random.default_rng([c.seed, step])  # re-draw the texts the batch used
+        drawn = it.mixture.draw(rng, c.texts_per_sample)
+        for r in range(c.batch_size):
+            ids = b.input_ids[r][b.attention_mask[r] == 1]
+            if len(ids) == c.seq_len:
+                continue  # cropped
+            data = b"".join(
+                forms.bytes_[p] for i in ids for p in b.piece_ids[i, : b.piece_lengths[i]]
+            )
+            assert data.decode("utf-8") == drawn[r][1]
+            assert b.n_bytes[r] == len(data)
+            checked += 1
+    assert checked > 3
+
+
+def test_shared_tokens_share_bytes(base_tok) -> None:
+    b = BatchIterator(make_data(), base_tok, cfg(), max_pieces=8).batch(1)
+    forms = surface_forms(base_tok)
+    assert b.shared_mask.sum() > 10
+    for i, j in zip(b.shared_idx[b.shared_mask], b.shared_base_ids[b.shared_mask]):
+        assert b.vocab_mask[i]
+        row = b"".join(forms.bytes_[p] for p in b.piece_ids[i, : b.piece_lengths[i]])
+        assert row == forms.bytes_[int(j)]
+    assert not b.shared_mask[int(b.shared_mask.sum()) :].any()
+
+
+def test_same_seed_same_batches_and_resume(base_tok) -> None:
+    data = make_data()
+    a = BatchIterator(data, base_tok, cfg(prefetch=2), max_pieces=5)
+    first = [next(a) for _ in range(4)]
+    a.close()
+    again = BatchIterator(data, base_tok, cfg(prefetch=0), max_pieces=5)
+    for x in first:
+        assert_same(x, next(again))
+    resumed = BatchIterator(data, base_tok, cfg(prefetch=2), max_pieces=5, start_step=2)
+    assert_same(first[2], next(resumed))
+    resumed.skip_to(1)
+    assert_same(first[1], next(resumed))
+    resumed.close()
+    other = BatchIterator(data, base_tok, cfg(seed=4), max_pieces=5).batch(0)
+    assert not np.array_equal(other.input_ids, first[0].input_ids)
+
+
+def test_vocab_size_distribution(base_tok) -> None:
+    c = cfg(vocab_size_min=260, vocab_size_max=300, texts_per_sample=40)
+    it = BatchIterator(make_data(40), base_tok, c, max_pieces=5)
+    sizes = np.array([it.batch(s).vocab_size for s in range(60)])
+    assert sizes.min() >= 260 and sizes.max() <= 300
+    assert abs(sizes.mean() - 280) < 6  # uniform: sd of the mean ≈ 1.5
+    assert (sizes < 280).sum() > 15 and (sizes > 280).sum() > 15
+
+
+def test_language_mixture() -> None:
+    data = make_data(50)
+    mix = TextMixture(data, {"en": 3.0, "ja": 1.0, "python": 0.0})
+    langs = Counter(lg for lg, _ in mix.draw(np.random.default_rng(0), 4000))
+    assert set(langs) == {"en", "ja"}
+    assert abs(langs["en"] / 4000 - 0.75) < 0.03
+    prop = TextMixture(data[:50] + data[50:60])  # 50 en, 10 de: proportional to size
+    langs = Counter(lg for lg, _ in prop.draw(np.random.default_rng(1), 3000))
+    assert abs(langs["en"] / 3000 - 50 / 60) < 0.03
+
+
+def test_batch_langs_follow_mixture(base_tok) -> None:
+    c = cfg(langs={"de": 1.0, "ru": 1.0})
+    it = BatchIterator(make_data(), base_tok, c, max_pieces=5)
+    langs = Counter(lg for s in range(15) for lg in it.batch(s).langs)
+    assert set(langs) == {"de", "ru"} and min(langs.values()) > 15
+
+
+def test_bad_config_errors(base_tok) -> None:
+    with pytest.raises(ZettError, match="data.langs"):
+        BatchIterator(make_data(), base_tok, cfg(langs={"xx": 1.0}), max_pieces=5)
+    with pytest.raises(ZettError, match="n_token_subsample"):
+        BatchIterator(make_data(), base_tok, cfg(n_token_subsample=32), max_pieces=5)
+
+
+def test_fixed_tokenizer_batches(base_tok) -> None:
+    texts = [t for _, t in make_data(3)]
+    batches = list(fixed_tokenizer_batches(base_tok, texts, base_tok, 4, 3, 8, lang="mix"))
+    v = base_tok.get_vocab_size()
+    n_tokens = sum(len(e.ids) for e in base_tok.encode_batch(texts, add_special_tokens=False))
+    assert sum(int(b.attention_mask.sum()) for b in batches) == n_tokens
+    assert sum(int(b.n_bytes.sum()) for b in batches) == sum(len(t.encode()) for t in texts)
+    b = batches[0]
+    assert b.piece_ids.shape == (v, 4) and b.vocab_mask.all()
+    # the base tokenizer shares every token with itself
+    assert int(b.shared_mask.sum()) == v

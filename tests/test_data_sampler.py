@@ -1,0 +1,64 @@
+"""Sampled byte-level Unigram tokenizers: round trip, byte coverage, vocab size, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zett.data.sampler import N_BYTES, piece_bytes, sample_tokenizer
+from zett.errors import ZettError
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog. The dog sleeps.",
+    "Der schnelle braune Fuchs springt über den faulen Hund. Größe: 5 µm.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку.",
+    "素早い茶色の狐はのろまな犬を飛び越える。日本語の文章です。",
+    "敏捷的棕色狐狸跳过了懒狗。这是中文文本。",
+    "def f(x):\n    return {'a': x ** 2}  # comment\n\tif x: pass\n",
+    "emoji 🦊🐶 and tabs\tand\r\nwindows newlines  double  spaces ",
+] * 3
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 4.0])
+def test_round_trip_every_script(noise_std: float) -> None:
+    st = sample_tokenizer(TEXTS, np.random.default_rng(0), 600, 1e-5, noise_std)
+    for text in set(TEXTS) | {"unseen: ΑΒΓ ñ 한국어 \x00\x7f"}:
+        enc = st.tokenizer.encode(text, add_special_tokens=False)
+        assert st.tokenizer.decode(enc.ids) == text
+        assert b"".join(piece_bytes(st.pieces[i]) for i in enc.ids) == text.encode("utf-8")
+
+
+def test_bytes_first_and_logprobs_normalized() -> None:
+    st = sample_tokenizer(TEXTS, np.random.default_rng(1), 500, 1e-5, 4.0)
+    assert [piece_bytes(p) for p in st.pieces[:N_BYTES]] == [bytes([b]) for b in range(256)]
+    assert st.tokenizer.get_vocab_size() == st.vocab_size == 500
+    assert len(set(st.pieces)) == st.vocab_size
+    lse = np.log(np.exp(st.unigram_logprobs.astype(np.float64)).sum())
+    assert abs(lse) < 1e-4
+
+
+def test_same_seed_same_tokenizer_other_seed_differs() -> None:
+    a = sample_tokenizer(TEXTS, np.random.default_rng(7), 700, 1e-5, 4.0)
+    b = sample_tokenizer(TEXTS, np.random.default_rng(7), 700, 1e-5, 4.0)
+    c = sample_tokenizer(TEXTS, np.random.default_rng(8), 700, 1e-5, 4.0)
+    assert a.pieces == b.pieces and np.array_equal(a.unigram_logprobs, b.unigram_logprobs)
+    assert a.pieces != c.pieces
+
+
+def test_no_noise_keeps_most_frequent_pieces() -> None:
+    texts = ["aaaa bbbb " * 50 + "xyzq"]
+    st = sample_tokenizer(texts, np.random.default_rng(0), N_BYTES + 3, 0.0, 0.0)
+    extra = {piece_bytes(p) for p in st.pieces[N_BYTES:]}
+    # "aa" and "bb" occur 150x each per word type; "xyzq" pieces occur once.
+    assert b"aa" in extra and b"bb" in extra
+    assert not any(b"x" in p or b"q" in p for p in extra)
+    # without noise the rng is irrelevant
+    st2 = sample_tokenizer(texts, np.random.default_rng(99), N_BYTES + 3, 0.0, 0.0)
+    assert st.pieces == st2.pieces
+
+
+def test_small_corpus_gives_smaller_vocab_and_bad_size_errors() -> None:
+    st = sample_tokenizer(["ab"], np.random.default_rng(0), 10_000, 1e-5, 4.0)
+    assert st.vocab_size == N_BYTES + 1  # only "ab" beyond the bytes
+    with pytest.raises(ZettError, match="vocab_size"):
+        sample_tokenizer(TEXTS, np.random.default_rng(0), 256, 1e-5, 4.0)

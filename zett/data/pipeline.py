@@ -1,0 +1,389 @@
+"""Training batches with a freshly sampled tokenizer each, as static-shape numpy arrays.
+
+For step `s` everything is drawn from `np.random.default_rng([seed, s])`, so a run resumed
+at step `s` (`start_step=s`) sees exactly the batches it would have seen. One batch:
+
+1. `texts_per_sample` texts from the language mixture; the first `batch_size` of them are
+   the batch's own texts, all of them feed `sample_tokenizer` (vocab size uniform in
+   [vocab_size_min, vocab_size_max]);
+2. each batch text is tokenized and a random window of `seq_len` tokens kept (shorter
+   texts are padded, mask 0);
+3. the vocabulary is subsampled to `n_token_subsample` rows: every token present in the
+   batch first, then random others, padding rows (vocab_mask False) when the vocab is
+   smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`;
+4. the subsample is decomposed into base-tokenizer pieces and its tokens shared with the
+   base vocabulary are listed (for the auxiliary loss).
+
+`fixed_tokenizer_batches` gives the same `Batch` for a fixed (evaluation) tokenizer with
+its whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from zett.config import DataConfig
+from zett.data.sampler import sample_tokenizer
+from zett.errors import ZettError
+
+
+@dataclass
+class Batch:
+    """One training/eval batch (B = batch_size, T = seq_len, N = vocab rows, P = max_pieces,
+    S = shared rows). Ids in `input_ids` index the N vocab rows, not the tokenizer."""
+
+    input_ids: np.ndarray  # int32 [B, T]
+    attention_mask: np.ndarray  # int32 [B, T], 0 on padding
+    piece_ids: np.ndarray  # int32 [N, P] base-tokenizer ids, 0-padded
+    piece_lengths: np.ndarray  # int32 [N]
+    vocab_mask: np.ndarray  # bool [N], False on padding rows
+    unigram_logprobs: np.ndarray  # float32 [N] (0 on padding rows / unknown prior)
+    shared_idx: np.ndarray  # int32 [S] row in N of a token the base vocab also has
+    shared_base_ids: np.ndarray  # int32 [S] its base id
+    shared_mask: np.ndarray  # bool [S]
+    n_bytes: np.ndarray  # int32 [B] UTF-8 bytes covered by each row's unmasked tokens
+    langs: list[str] = field(default_factory=list)
+    vocab_ids: np.ndarray | None = None  # int32 [N] tokenizer id of each row (-1: padding)
+    vocab_size: int = 0  # size of the (sampled) tokenizer's full vocabulary
+    step: int = -1
+
+
+# ------------------------------------------------------------------------- text mixture
+
+
+class TextMixture:
+    """Texts grouped by language, drawn by a language mixture.
+
+    `data` is a `datasets.Dataset` with `text` and `lang` columns or a list of
+    (lang, text) pairs. `weights` maps lang → weight; empty: proportional to the number
+    of texts per language.
+    """
+
+    def __init__(self, data: Any, weights: dict[str, float] | None = None) -> None:
+        if isinstance(data, list):
+            self._texts: Any = [t for _, t in data]
+            langs = [lg for lg, _ in data]
+        else:
+            self._texts = data
+            langs = data["lang"]
+        by_lang: dict[str, list[int]] = {}
+        for i, lg in enumerate(langs):
+            by_lang.setdefault(lg, []).append(i)
+        if not by_lang:
+            raise ZettError("data.corpus: the training split is empty; rebuild the corpus")
+        self.index = {lg: np.asarray(ix, dtype=np.int64) for lg, ix in sorted(by_lang.items())}
+        if weights:
+            unknown = sorted(set(weights) - set(self.index))
+            if unknown:
+                raise ZettError(
+                    f"data.langs: {', '.join(unknown)} not in the corpus; "
+                    f"have {', '.join(self.index)}"
+                )
+            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                raise ZettError("data.langs: weights must be ≥ 0 with a positive sum")
+            self.langs = [lg for lg in self.index if weights.get(lg, 0) > 0]
+            w = np.array([weights[lg] for lg in self.langs], dtype=np.float64)
+        else:
+            self.langs = list(self.index)
+            w = np.array([len(self.index[lg]) for lg in self.langs], dtype=np.float64)
+        self.probs = w / w.sum()
+
+    def _text(self, i: int) -> str:
+        if isinstance(self._texts, list):
+            return self._texts[i]
+        return self._texts[int(i)]["text"]
+
+    def draw(self, rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
+        """n (lang, text) pairs: language by the mixture, then a uniform text of it."""
+        which = rng.choice(len(self.langs), size=n, p=self.probs)
+        out = []
+        for k in which:
+            lang = self.langs[int(k)]
+            ix = self.index[lang]
+            out.append((lang, self._text(int(ix[rng.integers(len(ix))]))))
+        return out
+
+
+# ----------------------------------------------------------------------- batch assembly
+
+
+class BaseVocab:
+    """The base tokenizer and its surface forms, computed once per pipeline."""
+
+    def __init__(self, base_tokenizer: Any, max_pieces: int) -> None:
+        from zett.tokenizers.surface import surface_forms
+
+        self.tokenizer = base_tokenizer
+        self.forms = surface_forms(base_tokenizer)
+        self.max_pieces = max_pieces
+
+
+def _target_forms(piece_bytes_list: list[bytes]) -> Any:
+    from zett.tokenizers.surface import SurfaceForms
+
+    n = len(piece_bytes_list)
+    begins = np.array([b.startswith(b" ") for b in piece_bytes_list], dtype=bool)
+    return SurfaceForms(piece_bytes_list, begins, np.zeros(n, dtype=bool), "byte_unigram")
+
+
+def vocab_rows(
+    base: BaseVocab, row_bytes: list[bytes], n_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Decomposition and shared tokens of the tokens whose surfaces are `row_bytes`.
+
+    Returns piece_ids int32 [n_rows, P], piece_lengths int32 [n_rows], shared_idx,
+    shared_base_ids int32 [n_rows] and shared_mask bool [n_rows] (rows past
+    len(row_bytes) are padding).
+    """
+    from zett.tokenizers.decompose import decompose, shared_tokens
+
+    forms = _target_forms(row_bytes)
+    dec = decompose(forms, base.tokenizer, base.max_pieces)
+    n = len(row_bytes)
+    piece_ids = np.zeros((n_rows, base.max_pieces), dtype=np.int32)
+    piece_lengths = np.zeros(n_rows, dtype=np.int32)
+    piece_ids[:n] = np.asarray(dec.ids)[:, : base.max_pieces]
+    piece_lengths[:n] = np.asarray(dec.lengths)
+    t_ids, b_ids = shared_tokens(forms, base.forms)
+    t_ids, b_ids = np.asarray(t_ids)[:n_rows], np.asarray(b_ids)[:n_rows]
+    k = len(t_ids)
+    shared_idx = np.zeros(n_rows, dtype=np.int32)
+    shared_base = np.zeros(n_rows, dtype=np.int32)
+    shared_mask = np.zeros(n_rows, dtype=bool)
+    shared_idx[:k], shared_base[:k], shared_mask[:k] = t_ids, b_ids, True
+    return piece_ids, piece_lengths, shared_idx, shared_base, shared_mask
+
+
+def subsample_vocab(
+    batch_ids: np.ndarray, mask: np.ndarray, vocab_size: int, n_rows: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ≤ n_rows vocab ids: all ids present in the batch (sorted) first, then random
+    others. Returns (vocab_ids int32 [n_rows] with -1 padding, batch ids remapped to rows).
+    """
+    present = np.unique(batch_ids[mask.astype(bool)])
+    if len(present) > n_rows:
+        raise ZettError(
+            f"data.n_token_subsample: {n_rows} < {len(present)} distinct tokens in a batch; "
+            "raise it or lower batch_size × seq_len"
+        )
+    others = np.setdiff1d(np.arange(vocab_size), present, assume_unique=True)
+    n_more = min(n_rows - len(present), len(others))
+    chosen = np.concatenate([present, rng.permutation(others)[:n_more]]).astype(np.int32)
+    lookup = np.zeros(vocab_size, dtype=np.int32)
+    lookup[chosen] = np.arange(len(chosen), dtype=np.int32)
+    remapped = np.where(mask.astype(bool), lookup[batch_ids], 0).astype(np.int32)
+    vocab_ids = np.full(n_rows, -1, dtype=np.int32)
+    vocab_ids[: len(chosen)] = chosen
+    return vocab_ids, remapped
+
+
+def crop_or_pad(
+    ids: Sequence[int], seq_len: int, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A `seq_len` window of `ids` (random start when rng is given, else the start) and
+    its mask; short sequences are right-padded with id 0, mask 0."""
+    ids = np.asarray(ids, dtype=np.int32)
+    out = np.zeros(seq_len, dtype=np.int32)
+    mask = np.zeros(seq_len, dtype=np.int32)
+    if len(ids) > seq_len:
+        start = int(rng.integers(len(ids) - seq_len + 1)) if rng is not None else 0
+        ids = ids[start : start + seq_len]
+    out[: len(ids)] = ids
+    mask[: len(ids)] = 1
+    return out, mask
+
+
+def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int) -> Batch:
+    """The batch of training step `step` (a pure function of cfg.seed and step)."""
+    rng = np.random.default_rng([cfg.seed, step])
+    n_texts = max(cfg.texts_per_sample, cfg.batch_size)
+    drawn = mixture.draw(rng, n_texts)
+    vocab_size = int(rng.integers(cfg.vocab_size_min, cfg.vocab_size_max + 1))
+    sampled = sample_tokenizer(
+        [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std
+    )
+    from zett.data.sampler import piece_bytes
+
+    texts = [t for _, t in drawn[: cfg.batch_size]]
+    encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)
+    rows = [crop_or_pad(e.ids, cfg.seq_len, rng) for e in encs]
+    ids = np.stack([r[0] for r in rows])
+    mask = np.stack([r[1] for r in rows])
+    vocab_ids, remapped = subsample_vocab(ids, mask, sampled.vocab_size, cfg.n_token_subsample, rng)
+    real = vocab_ids[vocab_ids >= 0]
+    row_bytes = [piece_bytes(sampled.pieces[i]) for i in real]
+    piece_ids, piece_lengths, sh_idx, sh_base, sh_mask = vocab_rows(
+        base, row_bytes, cfg.n_token_subsample
+    )
+    row_len = np.zeros(cfg.n_token_subsample, dtype=np.int32)
+    row_len[: len(real)] = [len(b) for b in row_bytes]
+    logp = np.zeros(cfg.n_token_subsample, dtype=np.float32)
+    logp[: len(real)] = sampled.unigram_logprobs[real]
+    return Batch(
+        input_ids=remapped,
+        attention_mask=mask,
+        piece_ids=piece_ids,
+        piece_lengths=piece_lengths,
+        vocab_mask=vocab_ids >= 0,
+        unigram_logprobs=logp,
+        shared_idx=sh_idx,
+        shared_base_ids=sh_base,
+        shared_mask=sh_mask,
+        n_bytes=(row_len[remapped] * mask).sum(axis=1).astype(np.int32),
+        langs=[lg for lg, _ in drawn[: cfg.batch_size]],
+        vocab_ids=vocab_ids,
+        vocab_size=sampled.vocab_size,
+        step=step,
+    )
+
+
+# --------------------------------------------------------------------------- iteration
+
+
+class BatchIterator:
+    """Endless iterator of sampled-tokenizer batches from `start_step` on, `prefetch`
+    batches ahead in a background thread (0: computed on demand)."""
+
+    def __init__(
+        self,
+        data: Any,
+        base_tokenizer: Any,
+        cfg: DataConfig,
+        max_pieces: int,
+        start_step: int = 0,
+    ) -> None:
+        _check_config(cfg)
+        self.cfg = cfg
+        self.mixture = TextMixture(data, cfg.langs)
+        self.base = BaseVocab(base_tokenizer, max_pieces)
+        self.step = start_step
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def batch(self, step: int) -> Batch:
+        return make_batch(self.mixture, self.base, self.cfg, step)
+
+    def skip_to(self, step: int) -> None:
+        """Continue at `step` (drops anything prefetched)."""
+        self.close()
+        self.step = step
+
+    def _produce(self, first: int, q: queue.Queue, stop: threading.Event) -> None:
+        step = first
+        while not stop.is_set():
+            try:
+                item: Any = self.batch(step)
+            except BaseException as e:  # hand errors to the consumer
+                item = e
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+            step += 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        if self.cfg.prefetch <= 0:
+            out = self.batch(self.step)
+        else:
+            if self._thread is None:
+                self._stop = threading.Event()
+                self._queue = queue.Queue(maxsize=self.cfg.prefetch)
+                self._thread = threading.Thread(
+                    target=self._produce, args=(self.step, self._queue, self._stop), daemon=True
+                )
+                self._thread.start()
+            assert self._queue is not None
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self.close()
+                raise item
+            out = item
+        self.step += 1
+        return out
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=30)
+            self._thread = None
+            self._queue = None
+
+
+def _check_config(cfg: DataConfig) -> None:
+    if cfg.vocab_size_min > cfg.vocab_size_max:
+        raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
+    if cfg.batch_size * cfg.seq_len > cfg.n_token_subsample:
+        raise ZettError(
+            f"data.n_token_subsample ({cfg.n_token_subsample}) must be ≥ batch_size × seq_len "
+            f"({cfg.batch_size * cfg.seq_len}) so every batch token fits"
+        )
+
+
+def fixed_tokenizer_batches(
+    tokenizer: Any,
+    texts: list[str],
+    base_tokenizer: Any,
+    max_pieces: int,
+    batch_size: int,
+    seq_len: int,
+    lang: str = "",
+) -> Iterator[Batch]:
+    """Batches of a fixed tokenizer over `texts`, whole vocabulary as rows (N = V).
+
+    Each text's tokens (no special tokens) are cut into consecutive `seq_len` windows;
+    every token is used once. The decomposition is computed once for the whole vocab.
+    """
+    from zett.tokenizers.decompose import decompose, shared_tokens
+    from zett.tokenizers.surface import surface_forms
+
+    forms = surface_forms(tokenizer)
+    base_forms = surface_forms(base_tokenizer)
+    v = len(forms)
+    dec = decompose(forms, base_tokenizer, max_pieces)
+    t_ids, b_ids = (np.asarray(a) for a in shared_tokens(forms, base_forms))
+    shared_idx = np.zeros(v, dtype=np.int32)
+    shared_base = np.zeros(v, dtype=np.int32)
+    shared_mask = np.zeros(v, dtype=bool)
+    shared_idx[: len(t_ids)], shared_base[: len(t_ids)], shared_mask[: len(t_ids)] = (
+        t_ids[:v],
+        b_ids[:v],
+        True,
+    )
+    row_len = np.array([len(b) for b in forms.bytes_], dtype=np.int32)
+    windows = []
+    for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
+        for s in range(0, len(enc.ids), seq_len):
+            windows.append(enc.ids[s : s + seq_len])
+    for b in range(0, len(windows), batch_size):
+        rows = [crop_or_pad(w, seq_len, None) for w in windows[b : b + batch_size]]
+        ids = np.stack([r[0] for r in rows])
+        mask = np.stack([r[1] for r in rows])
+        yield Batch(
+            input_ids=ids,
+            attention_mask=mask,
+            piece_ids=np.asarray(dec.ids, dtype=np.int32),
+            piece_lengths=np.asarray(dec.lengths, dtype=np.int32),
+            vocab_mask=np.ones(v, dtype=bool),
+            unigram_logprobs=np.zeros(v, dtype=np.float32),
+            shared_idx=shared_idx,
+            shared_base_ids=shared_base,
+            shared_mask=shared_mask,
+            n_bytes=(row_len[ids] * mask).sum(axis=1).astype(np.int32),
+            langs=[lang] * len(rows),
+            vocab_ids=np.arange(v, dtype=np.int32),
+            vocab_size=v,
+        )

@@ -1,0 +1,351 @@
+"""`zett train`: the training loop around the jitted step.
+
+    stage 1 (identity_steps): reproduce the base embeddings of base tokens from their own
+                              decomposition (the paper's identity warm-up);
+    stage 2:                  per batch a sampled tokenizer → hypernet → frozen LM → loss.
+
+Per step it writes one JSON line to `<run>/metrics.jsonl` (loss, aux loss, grad norm, lr,
+step time; compile time is reported once, apart), shows one tqdm bar, evaluates held-out
+bits-per-byte every `eval_every` steps, and saves an orbax checkpoint every `save_every`
+steps. `--resume` restores the latest complete checkpoint and continues with the same
+batches (each batch is a pure function of (seed, step)), so an interrupted run reproduces
+the uninterrupted one's losses. A non-finite loss stops the run with the step number and
+keeps the last good checkpoint. At the end the hypernet is exported to `<run>/hypernet`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from zett import assets
+from zett.config import Config, to_dict
+from zett.errors import ZettError
+from zett.hypernet import io as hypernet_io
+from zett.hypernet.model import build_hypernet, init_hypernet
+from zett.train import step as step_lib
+from zett.train.checkpoint import Checkpointer, abstract_like, embedding_fingerprint
+
+
+@dataclass
+class BaseBundle:
+    """The frozen base model and its tokenizer, loaded once."""
+
+    loaded: Any  # zett.models.load.LoadedModel
+    tokenizer: Any  # tokenizers.Tokenizer
+    frozen: step_lib.Frozen
+    fingerprint: str
+    path: Path
+
+
+def load_base(cfg: Config) -> BaseBundle:
+    from zett.models.load import get_embeddings, load_model
+    from zett.tokenizers.special import special_roles
+    from zett.tokenizers.surface import load_tokenizer
+
+    path = assets.resolve_model_dir(cfg.model.base)
+    loaded = load_model(path, dtype=cfg.model.dtype)
+    tokenizer = load_tokenizer(path / "tokenizer.json")
+    base_in, base_out, _ = get_embeddings(loaded, loaded.params)
+    mask_emb = None
+    roles = special_roles(tokenizer, _tokenizer_config(path))
+    if "mask" in roles and roles["mask"] < base_in.shape[0]:
+        mask_emb = base_in[roles["mask"]]
+    frozen = step_lib.Frozen(
+        params=loaded.params,
+        base_in=jnp.asarray(base_in, jnp.float32),
+        base_out=None if base_out is None else jnp.asarray(base_out, jnp.float32),
+        mask_embedding=mask_emb,
+    )
+    return BaseBundle(loaded, tokenizer, frozen, embedding_fingerprint(base_in), path)
+
+
+def _tokenizer_config(path: Path) -> dict | None:
+    file = path / "tokenizer_config.json"
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
+def resolve_objective(cfg: Config, loaded: Any) -> str:
+    obj = cfg.train.objective
+    if obj == "auto":
+        obj = "clm" if loaded.is_decoder else ("mlm" if loaded.has_lm_head else "sentence")
+    if obj not in step_lib.OBJECTIVES:
+        raise ZettError(
+            f"config key train.objective: {obj!r} is not one of auto, clm, mlm, sentence"
+        )
+    if obj == "mlm" and not loaded.has_lm_head:
+        raise ZettError("train.objective mlm needs a base with an MLM head; use `sentence`")
+    if obj == "clm" and not loaded.is_decoder:
+        raise ZettError("train.objective clm needs a decoder base; use `mlm` or `sentence`")
+    return obj
+
+
+def base_heads(loaded: Any) -> int:
+    return int(getattr(loaded.hf_config, "num_attention_heads", 0) or 8)
+
+
+class IdentityBatches:
+    """Batches of base-vocabulary tokens decomposed by the base tokenizer itself."""
+
+    def __init__(self, bundle: BaseBundle, n_tokens: int, max_pieces: int, seed: int):
+        from zett.tokenizers.decompose import decompose
+        from zett.tokenizers.surface import surface_forms
+
+        forms = surface_forms(bundle.tokenizer)
+        rows = bundle.frozen.base_in.shape[0]
+        usable = np.array([i for i in range(min(len(forms.bytes_), rows)) if forms.bytes_[i]])
+        dec = decompose(forms, bundle.tokenizer, max_pieces)
+        self.ids, self.lengths = dec.ids, dec.lengths
+        self.usable = usable[self.lengths[usable] > 0]
+        self.n, self.seed = min(n_tokens, len(self.usable)), seed
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng((self.seed, 1, step))
+        pick = rng.choice(self.usable, size=self.n, replace=False)
+        return {
+            "piece_ids": self.ids[pick].astype(np.int32),
+            "piece_lengths": self.lengths[pick].astype(np.int32),
+            "vocab_mask": np.ones(self.n, bool),
+            "unigram_logprobs": np.zeros(self.n, np.float32),
+            "base_ids": pick.astype(np.int32),
+        }
+
+
+def batch_arrays(batch: Any, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The jit-able arrays of a pipeline batch (a dataclass or a dict)."""
+    get = batch.get if isinstance(batch, dict) else lambda k: getattr(batch, k, None)
+    out = {}
+    for k in keys:
+        v = get(k)
+        if v is not None:
+            out[k] = np.asarray(v)
+    return out
+
+
+def _runtime_meta() -> dict:
+    dev = jax.devices()[0]
+    return {
+        "hardware": f"{jax.device_count()}x {dev.device_kind} ({dev.platform}), "
+        f"{platform.processor() or platform.machine()}",
+        "jax": jax.__version__,
+    }
+
+
+class Trainer:
+    """Holds everything of one run; `run()` trains to `cfg.train.steps`."""
+
+    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+        self.out = Path(cfg.train.output_dir)
+        self.bundle = load_base(cfg)
+        self.objective = resolve_objective(cfg, self.bundle.loaded)
+        d_model = int(self.bundle.frozen.base_in.shape[1])
+        self.hypernet = build_hypernet(
+            cfg.hypernet, d_model, base_heads(self.bundle.loaded), bf16=cfg.train.bf16
+        )
+        self.optimizer = step_lib.make_optimizer(cfg.train)
+        params = init_hypernet(
+            self.hypernet,
+            jax.random.PRNGKey(cfg.train.seed),
+            self.bundle.frozen.base_in,
+            self.bundle.frozen.base_out,
+        )
+        self.state = step_lib.init_state(params, self.optimizer)
+        self.ckpt = Checkpointer(self.out / "checkpoints")
+        self.start_step = 0
+        if resume:
+            self._restore()
+        elif self.ckpt.latest_step() is not None:
+            raise ZettError(
+                f"{self.out} already has checkpoints; pass --resume to continue or choose "
+                "another --train.output_dir"
+            )
+        loss_fn = step_lib.make_loss_fn(
+            self.bundle.loaded.module, self.hypernet, self.objective, cfg.train.lw
+        )
+        self.train_step = jax.jit(step_lib.make_train_step(loss_fn, self.optimizer))
+        self.identity_step = jax.jit(
+            step_lib.make_train_step(step_lib.identity_loss_fn(self.hypernet), self.optimizer)
+        )
+        self._identity: IdentityBatches | None = None
+        self._data = None
+        self._evaluator = None
+
+    # -- state ---------------------------------------------------------------------------
+    def _meta(self, step: int) -> dict:
+        return {
+            "step": step,
+            "config": to_dict(self.cfg),
+            "base_fingerprint": self.bundle.fingerprint,
+            "base_model": str(self.cfg.model.base),
+        }
+
+    def _restore(self) -> None:
+        latest = self.ckpt.latest_step()
+        if latest is None:
+            raise ZettError(f"{self.out / 'checkpoints'}: nothing to resume; drop --resume")
+        state, meta = self.ckpt.restore(abstract_like(self.state))
+        if meta.get("base_fingerprint") != self.bundle.fingerprint:
+            raise ZettError(
+                f"{self.out}: checkpoint was trained for base {meta.get('base_model')!r}, "
+                f"not {self.cfg.model.base!r}; use another --train.output_dir"
+            )
+        self.state, self.start_step = state, int(meta["step"])
+
+    def save(self, step: int) -> None:
+        self.ckpt.save(step, self.state, self._meta(step))
+
+    # -- data ------------------------------------------------------------------------------
+    def data(self):
+        if self._data is None:
+            from zett.data.corpus import load_corpus
+            from zett.data.pipeline import BatchIterator
+
+            # LM-stage batch k is a pure function of (seed, k): resuming at any step
+            # continues with exactly the batches the uninterrupted run would have seen.
+            first = max(self.start_step - self.cfg.train.identity_steps, 0)
+            self._data = BatchIterator(
+                load_corpus(self.cfg.data.corpus)["train"],
+                self.bundle.tokenizer,
+                self.cfg.data,
+                self.cfg.hypernet.max_pieces,
+                start_step=first,
+            )
+        return self._data
+
+    def evaluator(self):
+        if self._evaluator is None and self.cfg.train.eval_every > 0:
+            from zett.train.evaluate import build_evaluator
+
+            self._evaluator = build_evaluator(self)
+        return self._evaluator
+
+    # -- loop ------------------------------------------------------------------------------
+    def run(self, until: int | None = None) -> dict:
+        """Train from the current step to `cfg.train.steps` (or stop early after `until`,
+        as if killed there; the schedule still follows `cfg.train.steps`)."""
+        tc = self.cfg.train
+        end = tc.steps if until is None else min(until, tc.steps)
+        self.out.mkdir(parents=True, exist_ok=True)
+        log = (self.out / "metrics.jsonl").open("a")
+        schedule = step_lib.learning_rate_schedule(tc)
+        bar = tqdm(
+            total=tc.steps,
+            initial=self.start_step,
+            desc="train",
+            unit="step",
+            disable=not self.progress,
+        )
+        last: dict = {}
+        compiled: set[int] = set()
+        try:
+            if self.start_step == 0 and tc.eval_every > 0:
+                self._log(log, {"step": 0, **self._evaluate()})
+            for step in range(self.start_step, end):
+                identity = step < tc.identity_steps
+                if identity:
+                    if self._identity is None:
+                        self._identity = IdentityBatches(
+                            self.bundle,
+                            self.cfg.data.n_token_subsample,
+                            self.cfg.hypernet.max_pieces,
+                            tc.seed,
+                        )
+                    arrays, fn = self._identity.batch(step), self.identity_step
+                else:
+                    batch = next(self.data())
+                    arrays = batch_arrays(
+                        batch, (*step_lib.BATCH_KEYS, "ref_input_ids", "ref_attention_mask")
+                    )
+                    fn = self.train_step
+                rng = jax.random.fold_in(jax.random.PRNGKey(tc.seed), step)
+                t0 = time.perf_counter()
+                self.state, metrics = fn(self.state, arrays, self.bundle.frozen, rng)
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                dt = time.perf_counter() - t0
+                if not math.isfinite(metrics["loss"]):
+                    raise ZettError(
+                        f"loss became {metrics['loss']} at step {step + 1}; stopped. The last "
+                        f"good checkpoint is in {self.out / 'checkpoints'} (resume with a lower "
+                        "--train.lr)"
+                    )
+                batch_tokens = 0 if identity else int(np.asarray(arrays["attention_mask"]).sum())
+                rec = {
+                    "step": step + 1,
+                    "stage": "identity" if identity else "lm",
+                    "lr": float(schedule(step)),
+                    "batch_tokens": batch_tokens,
+                    **metrics,
+                }
+                # The first call of each jitted function includes its compilation.
+                first_call = id(fn) not in compiled
+                compiled.add(id(fn))
+                rec["compile_s" if first_call else "step_s"] = dt
+                last = rec
+                if (step + 1) % max(tc.log_every, 1) == 0 or step == self.start_step:
+                    self._log(log, rec)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", stage=rec["stage"])
+                bar.update()
+                if tc.eval_every > 0 and (step + 1) % tc.eval_every == 0:
+                    self._log(log, {"step": step + 1, **self._evaluate()})
+                if tc.save_every > 0 and (step + 1) % tc.save_every == 0:
+                    self.save(step + 1)
+            if end < tc.steps:
+                return last
+            if self.ckpt.latest_step() != tc.steps and tc.steps > self.start_step:
+                self.save(tc.steps)
+            self.export()
+        finally:
+            bar.close()
+            log.close()
+            if self._data is not None and hasattr(self._data, "close"):
+                self._data.close()
+        return last
+
+    def _evaluate(self) -> dict:
+        ev = self.evaluator()
+        if ev is None:
+            return {}
+        t0 = time.perf_counter()
+        res = {f"eval/{k}": v for k, v in ev.evaluate(self.state.params).items()}
+        res["eval_s"] = time.perf_counter() - t0
+        return res
+
+    @staticmethod
+    def _log(log, rec: dict) -> None:
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+
+    def export(self, directory: Path | None = None, dtype: str = "bfloat16") -> Path:
+        """Write the hypernet for transfer (safetensors + JSON), replacing an older export."""
+        meta = {
+            **self._meta(int(self.state.step)),
+            **_runtime_meta(),
+            "steps": int(self.state.step),
+        }
+        meta.pop("config")
+        meta["train"] = to_dict(self.cfg)["train"]
+        meta["data"] = to_dict(self.cfg)["data"]
+        return hypernet_io.save_hypernet(
+            directory or self.out / "hypernet",
+            jax.device_get(self.state.params),
+            self.cfg.hypernet,
+            self.hypernet.dims,
+            meta,
+            dtype=dtype,
+            overwrite=True,
+        )
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
+    return Trainer(cfg, resume=resume, progress=progress).run()
