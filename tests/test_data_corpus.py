@@ -108,7 +108,9 @@ def test_build_dedups_splits_by_document_and_writes_manifest(tmp_path: Path) -> 
     assert docs["valid"] | docs["test"], "60+ documents should put some outside train"
     all_text = [t for s in corpus.SPLITS for t in d1[s]["text"]]
     assert sum("Same text" in t for t in all_text) == 1  # duplicate kept once
-    by_name = {s["name"]: s for s in json.loads((tmp_path / "out1/manifest.json").read_text())["sources"]}
+    by_name = {
+        s["name"]: s for s in json.loads((tmp_path / "out1/manifest.json").read_text())["sources"]
+    }
     assert by_name["pkg-b"]["n_duplicates"] == 1
     assert all(s["license"] and s["version"] and s["files"] for s in by_name.values())
     assert "usr/share/man/man1/ls.1.gz" in by_name["pkg-a"]["files"]

@@ -157,7 +157,8 @@ def test_remat_and_bfloat16_compute():
 PARAGRAPH = (
     "The history of astronomy spans thousands of years. Early civilizations watched the sky "
     "to track seasons, plan harvests and navigate the seas. Later, telescopes revealed moons "
-    "around Jupiter and the phases of Venus, changing how people understood our place in space."
+    "around Jupiter and the phases of Venus, changing how people understood our place in space. "
+    "Modern observatories now measure distant galaxies with remarkable precision."
 )
 
 

@@ -47,16 +47,18 @@ REAL_CONFIGS = {
         tf.AutoModelForCausalLM,
         8_190_735_360,
     ),
-    "xlmr_base_mlm": (
-        lambda: tf.XLMRobertaConfig(
-            vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
-            bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5,
-            architectures=["XLMRobertaForMaskedLM"],
-        ),  # fmt: skip
-        tf.AutoModelForMaskedLM,
-        278_043_648,
-    ),
+    # The published 278,043,648 is XLMRobertaModel (encoder + pooler, no MLM head); with the
+    # MLM head instead of the pooler it is 278,295,186 (torch's count is the reference there).
+    "xlmr_base": (lambda: _xlmr("XLMRobertaModel"), tf.AutoModel, 278_043_648),
+    "xlmr_base_mlm": (lambda: _xlmr("XLMRobertaForMaskedLM"), tf.AutoModelForMaskedLM, 278_295_186),
 }
+
+
+def _xlmr(architecture: str):
+    return tf.XLMRobertaConfig(
+        vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+        bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, architectures=[architecture],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(REAL_CONFIGS))

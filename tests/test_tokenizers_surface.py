@@ -48,10 +48,46 @@ FIXED_TEXTS = [
     "",
 ]
 REAL_NAMES = ("llama2", "llama3", "qwen3", "gpt35turbo")
-CORPUS_WORDS = (
-    "the quick brown fox jumps over lazy dog Zürich café straße Größe привет мир как дела "
-    "中文 分词 日本語 مرحبا def return self import numpy as np if else for while ( ) : , . ! ?"
-).split()
+CORPUS_WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "Zürich",
+    "café",
+    "straße",
+    "Größe",
+    "привет",
+    "мир",
+    "как",
+    "дела",
+    "中文",
+    "分词",
+    "日本語",
+    "مرحبا",
+    "def",
+    "return",
+    "self",
+    "import",
+    "numpy",
+    "as",
+    "np",
+    "if",
+    "else",
+    "for",
+    "while",
+    "(",
+    ")",
+    ":",
+    ",",
+    ".",
+    "!",
+    "?",
+]
 
 
 def corpus(n: int = 200, seed: int = 0) -> list[str]:
@@ -101,7 +137,8 @@ def assert_reproduces(tok: tokenizers.Tokenizer, text: str, in_hypothesis: bool 
         # the tokenizer itself drops them, so such text cannot round-trip.
         representable = all(bytes([b]) in single_bytes(tok) for b in expected)
         assert representable or in_hypothesis, f"{text!r} has bytes {tok} cannot express"
-        assume(representable)
+        if in_hypothesis:
+            assume(representable)
     unk = unk_ids(tok)
     if not unk & set(ids):
         assert join_surfaces(forms, ids) == expected, (text, ids)
@@ -194,10 +231,23 @@ def test_gaps_are_empty_and_special(tmp_path) -> None:
     "mutate, needle",
     [
         (lambda s: s[: len(s) // 2], "malformed JSON"),
-        (lambda s: json.dumps({**json.loads(s), "model": {"type": "Magic", "vocab": {"a": 0}}}), "Magic"),
-        (lambda s: json.dumps({**json.loads(s), "model": {"type": "BPE", "vocab": {}, "merges": []}}), "empty"),
+        (
+            lambda s: json.dumps({**json.loads(s), "model": {"type": "Magic", "vocab": {"a": 0}}}),
+            "Magic",
+        ),
+        (
+            lambda s: json.dumps(
+                {**json.loads(s), "model": {"type": "BPE", "vocab": {}, "merges": []}}
+            ),
+            "empty",
+        ),
         (lambda s: json.dumps({**json.loads(s), "model": {"type": "BPE", "vocab": 3}}), "vocab"),
-        (lambda s: json.dumps({**json.loads(s), "model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}}), "rejects"),
+        (
+            lambda s: json.dumps(
+                {**json.loads(s), "model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}}
+            ),
+            "rejects",
+        ),
         (lambda s: "[1, 2]", "model"),
     ],
 )

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import sample_tokenizer
+from zett.data.sampler import piece_bytes, sample_tokenizer
 from zett.errors import ZettError
 
 
@@ -208,7 +208,6 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     sampled = sample_tokenizer(
         [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std
     )
-    from zett.data.sampler import piece_bytes
 
     texts = [t for _, t in drawn[: cfg.batch_size]]
     encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)

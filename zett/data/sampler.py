@@ -10,8 +10,13 @@ unseen ones. For each batch we:
 3. score candidates `log(count / total)` and add Gumbel noise (`noise_mean`, `noise_std`;
    std 0 = no noise), keep the `vocab_size - 256` best multi-symbol pieces and always all
    256 byte symbols (un-noised, so every byte stays encodable);
-4. build a `tokenizers` Unigram with those scores; its normalized log-probs are the
-   tokenizer's unigram prior `unigram_logprobs [V]` (the hypernet's optional prior input).
+4. build a `tokenizers` Unigram over the kept pieces with their **noise-free** log-probs
+   (normalized; also the tokenizer's unigram prior `unigram_logprobs [V]`).
+
+The noise decides *which* pieces a sampled vocabulary has (diversity across batches), not
+how text is segmented with them: segmenting with noisy scores (std 4) yields ~1.5 bytes per
+token, far from the 3-5 of real tokenizers the hypernet is meant to transfer to, while
+noise-free segmentation keeps sampled tokenizers in that realistic range.
 
 Everything is a pure function of (texts, rng state, settings): the same seed yields the
 same tokenizer.
@@ -117,16 +122,17 @@ def sample_tokenizer(
     cands = [s for s in counts if s not in byte_set]
     cand_counts = np.fromiter((counts[s] for s in cands), dtype=np.float64, count=len(cands))
     total = float(sum(counts.values()))
-    scores = np.log(cand_counts / total) if len(cands) else np.zeros(0)
+    clean = np.log(cand_counts / total) if len(cands) else np.zeros(0)
+    scores = clean
     if noise_std > 0 and len(cands):
-        scores = scores + rng.gumbel(noise_mean, noise_std, size=len(cands))
+        scores = clean + rng.gumbel(noise_mean, noise_std, size=len(cands))
     k = min(vocab_size - N_BYTES, len(cands))
     top = np.argsort(-scores, kind="stable")[:k]
     byte_counts = np.array([counts.get(b, 0) for b in _BYTE_SYMBOLS], dtype=np.float64)
     # Unseen bytes get half a count: encodable, but never preferred over seen pieces.
     byte_scores = np.log(np.maximum(byte_counts, 0.5) / total)
     pieces = _BYTE_SYMBOLS + [cands[i] for i in top]
-    all_scores = np.concatenate([byte_scores, scores[top]])
+    all_scores = np.concatenate([byte_scores, clean[top]])
     # The Unigram model wants log-probs; normalize so they form a distribution.
     m = all_scores.max()
     logprobs = all_scores - (m + np.log(np.exp(all_scores - m).sum()))

@@ -341,7 +341,8 @@ def params_from_hf_state(
 ) -> dict:
     """Our parameter tree (numpy leaves) from transformers' PyTorch tensor names → arrays.
 
-    `source` names where tensors came from (a file, or tensor name → file) for error messages.
+    `source` names where tensors came from (a file, or tensor name → file with "*" for tensors
+    not found) for error messages.
     `module` defaults to `config_from_hf` (for BERT, head/pooler inferred from the tensors).
     """
     cfg = _as_hf_config(hf_config)
@@ -352,7 +353,9 @@ def params_from_hf_state(
     expected = abstract_params(module)
 
     def where(key: str) -> str:
-        return source.get(key, "checkpoint") if isinstance(source, Mapping) else source
+        if isinstance(source, Mapping):
+            return source.get(key, source.get("*", "checkpoint"))
+        return source
 
     params: dict = {}
     for hf_key, path, kind in _entries(module, cfg.model_type):
@@ -503,7 +506,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     else:
         raise ZettError(f"{path}: no model.safetensors(.index.json); give a HF safetensors dir")
     state: dict[str, np.ndarray] = {}
-    source: dict[str, str] = {}
+    source = {"*": str(index if index.is_file() else path / files[0])}
     for name in files:
         file = path / name
         if not file.is_file():

@@ -124,7 +124,7 @@ def train_tokenizer(
             tok.decoder = decoders.Metaspace()
             alphabet = []
         trainer = trainers.UnigramTrainer(
-            vocab_size=vocab_size,
+            vocab_size=max(vocab_size, len(alphabet) + 4),  # must hold the byte alphabet
             special_tokens=["<unk>", "<s>", "</s>"],
             unk_token="<unk>",
             initial_alphabet=alphabet,
