@@ -41,7 +41,7 @@ lint: install
 	$(BIN)/ruff format --check zett tests experiments
 
 bench: prepare
-	$(BIN)/python -m zett.bench --output results/bench.json
+	$(BIN)/zett bench --output results/bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

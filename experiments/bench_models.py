@@ -2,7 +2,8 @@
 
 What it measures: tokens/s of one training-style step (causal-LM loss, gradients for all
 parameters) on a batch of 1 × 512 tokens, float32, after compilation (JAX) / a warm-up step
-(PyTorch). Both run in the same process one after the other, so the ratio is comparable.
+(PyTorch). Steps alternate JAX / PyTorch in one process and medians are reported, so both
+see the same machine load and the ratio is comparable.
 
 Run: `.venv/bin/python experiments/bench_models.py [--quick]` (prints JSON; needs
 `zett prepare smollm2`). Expected: on CPU the two are within ~2x of each other; compile time
@@ -29,7 +30,8 @@ def _lm_loss(logits: jax.Array, ids: jax.Array) -> jax.Array:
     return -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1).mean()
 
 
-def bench_jax(path, ids: np.ndarray, reps: int) -> dict:
+def jax_step(path, ids: np.ndarray):
+    """A zero-argument jitted fwd+bwd step (compiled here) and its compile time."""
     loaded = load_model(path)
 
     @jax.jit
@@ -41,15 +43,17 @@ def bench_jax(path, ids: np.ndarray, reps: int) -> dict:
     t0 = time.perf_counter()
     jax.block_until_ready(step(loaded.params, ids))
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(reps):
+
+    def run_step() -> float:
         loss, grads = step(loaded.params, ids)
-    jax.block_until_ready(grads)
-    step_s = (time.perf_counter() - t0) / reps
-    return {"compile_s": compile_s, "step_s": step_s, "loss": float(loss)}
+        jax.block_until_ready(grads)
+        return float(loss)
+
+    return run_step, compile_s
 
 
-def bench_torch(path, ids: np.ndarray, reps: int) -> dict:
+def torch_step(path, ids: np.ndarray):
+    """A zero-argument PyTorch fwd+bwd step (after one warm-up call)."""
     import torch
     import transformers as tf
 
@@ -57,36 +61,46 @@ def bench_torch(path, ids: np.ndarray, reps: int) -> dict:
     model.train()  # dropout is 0 in SmolLM2; train mode is what a training step uses
     ids_t = torch.tensor(ids)
 
-    def step():
+    def run_step() -> float:
         model.zero_grad(set_to_none=True)
         loss = model(input_ids=ids_t, labels=ids_t).loss
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
-    step()  # warm-up
+    run_step()
+    return run_step
+
+
+def _timed(fn) -> tuple[float, float]:
     t0 = time.perf_counter()
-    for _ in range(reps):
-        loss = step()
-    return {"step_s": (time.perf_counter() - t0) / reps, "loss": loss}
+    loss = fn()
+    return time.perf_counter() - t0, loss
 
 
 def run(quick: bool = False) -> dict:
     path = base_model_dir("smollm2")
     seq, reps = (128, 2) if quick else (512, 5)
     ids = np.random.RandomState(0).randint(0, 49152, size=(1, seq))
-    jx = bench_jax(path, ids, reps)
-    pt = bench_torch(path, ids, reps)
+    jx, compile_s = jax_step(path, ids)
+    pt = torch_step(path, ids)
+    jax_s, torch_s = [], []
+    for _ in range(reps):  # interleaved, so both see the same load on a shared machine
+        dt, loss_jax = _timed(jx)
+        jax_s.append(dt)
+        dt, loss_torch = _timed(pt)
+        torch_s.append(dt)
+    jax_step_s, torch_step_s = float(np.median(jax_s)), float(np.median(torch_s))
     tokens = ids.size
     return {
         "device": jax.devices()[0].device_kind,
         "batch": list(ids.shape),
         "reps": reps,
-        "jax_compile_s": round(jx["compile_s"], 2),
-        "jax_tokens_per_s": round(tokens / jx["step_s"], 1),
-        "torch_tokens_per_s": round(tokens / pt["step_s"], 1),
-        "jax_over_torch": round(pt["step_s"] / jx["step_s"], 3),
-        "loss_jax": round(jx["loss"], 5),
-        "loss_torch": round(pt["loss"], 5),
+        "jax_compile_s": round(compile_s, 2),
+        "jax_tokens_per_s": round(tokens / jax_step_s, 1),
+        "torch_tokens_per_s": round(tokens / torch_step_s, 1),
+        "jax_over_torch": round(torch_step_s / jax_step_s, 3),
+        "loss_jax": round(loss_jax, 5),
+        "loss_torch": round(loss_torch, 5),
     }
 
 

@@ -212,21 +212,35 @@ def test_truncate_to_bytes_never_splits_a_character():
     assert truncate_to_bytes(texts, 1000) == ["ab", "ü" * 10, "tail"]
 
 
-def test_heldout_texts_from_corpus_or_clear_error(monkeypatch):
+def test_heldout_texts_missing_corpus_is_a_clear_error(monkeypatch):
     fake = types.ModuleType("zett.data.corpus")
 
     def missing():
         raise ZettError("~/.cache/zett/corpus is not prepared")
 
     fake.load_corpus = missing
+    fake.texts_for = None
     monkeypatch.setitem(sys.modules, "zett.data.corpus", fake)
     with pytest.raises(ZettError, match="zett prepare corpus"):
         heldout_texts()
 
-    split = {"text": ["one", "zwei drei", "four", "x" * 50], "lang": ["en", "de", "en", "code"]}
-    fake.load_corpus = lambda: {"test": split, "train": split}
-    got = heldout_texts(split="test", langs=["en", "code"], max_bytes=10)
-    assert got == {"en": ["one", "four"], "code": ["x" * 10]}
+
+def test_heldout_texts_from_a_saved_corpus(monkeypatch, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    pytest.importorskip("zett.data.corpus")
+    monkeypatch.setenv("ZETT_CACHE", str(tmp_path))
+    rows = {  # doc 1 is stored as two rows: they must come back as one text
+        "text": ["one ", "two", "zwei drei", "four", "x" * 50],
+        "lang": ["en", "en", "de", "en", "code"],
+        "source": ["s"] * 5,
+        "doc_id": [1, 1, 2, 3, 4],
+    }
+    split = datasets.Dataset.from_dict(rows)
+    datasets.DatasetDict({"train": split, "valid": split, "test": split}).save_to_disk(
+        str(tmp_path / "corpus")
+    )
+    got = heldout_texts(split="test", langs=["en", "code"], max_bytes=9)
+    assert got == {"en": ["one two", "fo"], "code": ["x" * 9]}
     assert list(heldout_texts(max_bytes=100)) == ["code", "de", "en"]
     with pytest.raises(ZettError, match="no texts for fr"):
         heldout_texts(langs=["fr"])

@@ -81,8 +81,12 @@ def case(request):
     ids, mask = _batch(hf_config.pad_token_id)
     apply = jax.jit(module.apply, static_argnames="return_hidden")
     ours = np.asarray(
-        apply({"params": params}, jnp.asarray(ids), attention_mask=jnp.asarray(mask),
-              return_hidden=not has_head)  # fmt: skip
+        apply(
+            {"params": params},
+            jnp.asarray(ids),
+            attention_mask=jnp.asarray(mask),
+            return_hidden=not has_head,
+        )  # fmt: skip
     )
     return dict(hf_config=hf_config, cls=cls, has_head=has_head, params=params, ids=ids,
                 mask=mask, ours=ours, apply=apply,

@@ -64,8 +64,15 @@ def test_load_single_file_matches_torch(tmp_path, tied):
 def test_load_sharded_index_equals_single_file(tmp_path):
     torch.manual_seed(0)
     model = tf.GPT2LMHeadModel(
-        tf.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=32,
-                      bos_token_id=0, eos_token_id=0)  # fmt: skip
+        tf.GPT2Config(
+            vocab_size=VOCAB,
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=32,
+            bos_token_id=0,
+            eos_token_id=0,
+        )  # fmt: skip
     ).eval()
     sharded = _save(model, tmp_path / "sharded", max_shard_size="20KB")
     assert (sharded / "model.safetensors.index.json").is_file()

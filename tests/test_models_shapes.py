@@ -21,9 +21,15 @@ from zett.models.load import _entries, config_from_hf
 REAL_CONFIGS = {
     "llama3_8b": (
         lambda: tf.LlamaConfig(
-            vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
-            rms_norm_eps=1e-5, tie_word_embeddings=False,
+            vocab_size=128256,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=8192,
+            rms_norm_eps=1e-5,
+            tie_word_embeddings=False,
             rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
         ),  # fmt: skip
         tf.AutoModelForCausalLM,
@@ -31,8 +37,13 @@ REAL_CONFIGS = {
     ),
     "mistral_7b_v0_1": (
         lambda: tf.MistralConfig(
-            vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=8, sliding_window=4096,
+            vocab_size=32000,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            sliding_window=4096,
             tie_word_embeddings=False,
         ),  # fmt: skip
         tf.AutoModelForCausalLM,
@@ -40,9 +51,16 @@ REAL_CONFIGS = {
     ),
     "qwen3_8b": (
         lambda: tf.Qwen3Config(
-            vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-            num_attention_heads=32, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
-            tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+            vocab_size=151936,
+            hidden_size=4096,
+            intermediate_size=12288,
+            num_hidden_layers=36,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            head_dim=128,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=False,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6},
         ),  # fmt: skip
         tf.AutoModelForCausalLM,
         8_190_735_360,

@@ -37,6 +37,33 @@ def _cmd_train(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from zett.eval.bpb import run_eval
+
+    model = args.model
+    if model in ("smollm2", "minilm"):
+        from zett import assets
+
+        model = str(assets.base_model_dir(model))
+    run_eval(
+        model,
+        langs=args.langs,
+        max_bytes=args.max_bytes,
+        output_json=args.output,
+        texts_path=args.texts,
+        chunk_tokens=args.chunk_tokens,
+        batch_size=args.batch_size,
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from zett.bench import run_benchmarks
+
+    run_benchmarks(Path(args.output), args.only, args.quick)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zett",
@@ -65,6 +92,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (see configs/); defaults if omitted")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.set_defaults(func=_cmd_train, accepts_overrides=True)
+
+    p = sub.add_parser(
+        "eval",
+        help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",
+        description="Tokenizer-independent evaluation (DESIGN.md protocol): bits per UTF-8 byte "
+        "per language on the corpus test split (or --texts JSON {lang: [texts]}), tokens per "
+        "byte, and the mean. Works on the original model (smollm2) and on any export.",
+    )
+    p.add_argument("--model", required=True, help="HF model directory, or smollm2")
+    p.add_argument("--langs", nargs="*", help="languages (default: all in the test split)")
+    p.add_argument("--max-bytes", type=int, default=50_000, help="test bytes per language")
+    p.add_argument("--texts", help="JSON file {lang: [text, ...]} instead of the corpus")
+    p.add_argument("--chunk-tokens", type=int, default=511)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--output", help="write the report as JSON here")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "bench",
+        help="run experiments/bench_*.py and write results/bench.json",
+        description="Speed/memory benchmarks (ratios measured in one run); see README.",
+    )
+    p.add_argument("--output", default="results/bench.json")
+    p.add_argument("--only", nargs="*", help="subset, e.g. train tokenizers data")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -64,12 +64,16 @@ def heldout_texts(
 ) -> dict[str, list[str]]:
     """`{lang: texts}` from the prepared corpus's `split`, ≤ `max_bytes` bytes per language.
 
-    Languages appear in sorted order; texts in corpus order, so the selection is the same
-    for every model evaluated. Raises `ZettError` naming `zett prepare corpus` when the
-    corpus is not built.
+    The selection per language is `zett.data.corpus.texts_for` -- whole documents (rows of
+    one `doc_id` joined back) in stored order, the last cut on a character boundary -- the
+    same texts the trainer's in-loop eval scores, so its curves and `zett eval` agree.
+    Languages default to all in the split, sorted. Raises `ZettError` naming
+    `zett prepare corpus` when the corpus is not built.
     """
+    if max_bytes < 1:
+        raise ZettError(f"max_bytes must be >= 1, got {max_bytes}")
     try:
-        from zett.data.corpus import load_corpus
+        from zett.data.corpus import load_corpus, texts_for
     except ImportError as e:
         raise ZettError(
             "held-out texts need the corpus (zett.data.corpus is unavailable); "
@@ -81,9 +85,7 @@ def heldout_texts(
         raise ZettError(f"no prepared corpus ({e}); run `zett prepare corpus` first") from e
     if split not in corpus:
         raise ZettError(f"corpus has no split {split!r}; choose one of {sorted(corpus)}")
-    data = corpus[split]
-    all_texts, all_langs = data["text"], data["lang"]
-    available = sorted(set(all_langs))
+    available = sorted(set(corpus[split]["lang"]))
     wanted = available if not langs else list(langs)
     missing = [lang for lang in wanted if lang not in available]
     if missing:
@@ -91,11 +93,7 @@ def heldout_texts(
             f"corpus split {split!r} has no texts for {', '.join(missing)}; "
             f"choose from {', '.join(available)}"
         )
-    by_lang: dict[str, list[str]] = {lang: [] for lang in wanted}
-    for text, lang in zip(all_texts, all_langs):
-        if lang in by_lang:
-            by_lang[lang].append(text)
-    return {lang: truncate_to_bytes(texts, max_bytes) for lang, texts in by_lang.items()}
+    return {lang: texts_for(split, lang, max_bytes, corpus=corpus) for lang in wanted}
 
 
 def load_texts_file(path: str | Path) -> dict[str, list[str]]:

@@ -164,9 +164,9 @@ class Hypernet(nn.Module):
         pos = self.param(
             "pos_emb",
             nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "hyper_embed")),
-            (p, d.hidden),
+            (d.max_pieces, d.hidden),
         )
-        x = x + pos[None].astype(self.dtype)
+        x = x + pos[None, :p].astype(self.dtype)  # p ≤ max_pieces (callers may trim)
         if cfg.prior_input:
             if unigram_logprobs is None:
                 raise ValueError("prior_input needs unigram_logprobs")
@@ -174,8 +174,11 @@ class Hypernet(nn.Module):
                 unigram_logprobs[:, None].astype(self.dtype)
             )
             x = x.at[:, 0].add(prior)
+        # An empty token (length 0, e.g. an id gap) still attends to position 0, so its
+        # output does not depend on how many padding positions the caller passes.
+        attn_mask = mask.at[:, 0].set(True)
         for i in range(d.layers):
-            x = EncoderLayer(d, self.dtype, name=f"layer_{i}")(x, mask)
+            x = EncoderLayer(d, self.dtype, name=f"layer_{i}")(x, attn_mask)
         h = nn.LayerNorm(name="ln_final", dtype=self.dtype)(x[:, 0])  # [N, hidden]
         if cfg.vocab_attention:
             vm = jnp.ones((n,), bool) if vocab_mask is None else vocab_mask

@@ -56,7 +56,9 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     if name not in table:
         from zett.errors import ZettError
 
-        raise ZettError(f"config.json: activation {name!r} is unsupported; use one of {sorted(table)}")
+        raise ZettError(
+            f"config.json: activation {name!r} is unsupported; use one of {sorted(table)}"
+        )
     return table[name]
 
 
@@ -65,9 +67,7 @@ def logical(init: Callable, *axes: str) -> Callable:
     return nn.with_logical_partitioning(init, axes)
 
 
-def attention(
-    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, scale: float
-) -> jax.Array:
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, scale: float) -> jax.Array:
     """Softmax attention with grouped-query support; softmax in float32.
 
     q `[batch, seq, heads, head_dim]`, k/v `[batch, seq, kv_heads, head_dim]` (heads a multiple of

@@ -187,5 +187,7 @@ class Bert(nn.Module):
         if c.has_lm_head:
             return MLMHead(c, dt, name="mlm_head")(x, word.matrix(), output_embeddings, output_bias)
         if output_embeddings is None:
-            raise ValueError("this encoder has no MLM head: pass output_embeddings or return_hidden")
+            raise ValueError(
+                "this encoder has no MLM head: pass output_embeddings or return_hidden"
+            )
         return project_logits(x, output_embeddings, output_bias)

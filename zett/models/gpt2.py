@@ -60,7 +60,9 @@ class GPT2Block(nn.Module):
         out = attention(q, k, v, mask, scale).reshape(b, s, d)
         x = x + dense(d, ("heads", "embed"), True, dt, "c_proj")(out)
         h = layer_norm(c.layer_norm_epsilon, dt, "ln_2")(x)
-        h = activation(c.activation_function)(dense(c.n_inner, ("embed", "mlp"), True, dt, "c_fc")(h))
+        h = activation(c.activation_function)(
+            dense(c.n_inner, ("embed", "mlp"), True, dt, "c_fc")(h)
+        )
         return x + dense(d, ("mlp", "embed"), True, dt, "mlp_proj")(h)
 
 

@@ -133,7 +133,9 @@ class LlamaMLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         """SwiGLU: down(act(gate(x)) · up(x)); `[batch, seq, d_model]` in and out."""
-        gate = dense(self.intermediate_size, ("embed", "mlp"), self.mlp_bias, self.dtype, "gate_proj")
+        gate = dense(
+            self.intermediate_size, ("embed", "mlp"), self.mlp_bias, self.dtype, "gate_proj"
+        )
         up = dense(self.intermediate_size, ("embed", "mlp"), self.mlp_bias, self.dtype, "up_proj")
         down = dense(self.hidden_size, ("mlp", "embed"), self.mlp_bias, self.dtype, "down_proj")
         return down(activation(self.act)(gate(x)) * up(x))

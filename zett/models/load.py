@@ -68,7 +68,7 @@ def _as_hf_config(hf_config: Any) -> Any:
 
 
 def family_of(hf_config: Any) -> str:
-    """"llama" | "gpt2" | "bert" for a transformers config, or ZettError naming the model_type."""
+    """ "llama" | "gpt2" | "bert" for a transformers config, or ZettError naming the model_type."""
     model_type = getattr(_as_hf_config(hf_config), "model_type", None)
     if model_type not in FAMILIES:
         raise ZettError(
@@ -317,7 +317,9 @@ def _set(tree: dict, path: tuple[str, ...], value) -> None:
 def _normalize_keys(family: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """Accept the common alternative spellings: GPT-2 hub files lack the `transformer.` prefix."""
     if family == "gpt2" and "transformer.wte.weight" not in state and "wte.weight" in state:
-        return {(k if k.startswith("lm_head.") else f"transformer.{k}"): v for k, v in state.items()}
+        return {
+            (k if k.startswith("lm_head.") else f"transformer.{k}"): v for k, v in state.items()
+        }
     state = dict(state)
     for head in ("cls.predictions", "lm_head"):
         if f"{head}.bias" in state and f"{head}.decoder.bias" not in state:
@@ -512,7 +514,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
         if not file.is_file():
             raise ZettError(f"{file}: shard listed in {index.name} is missing")
         with safe_open(str(file), framework="flax") as f:  # flax: bf16 survives
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                 state[key] = np.asarray(f.get_tensor(key))
                 source[key] = str(file)
     return state, source
@@ -536,7 +538,9 @@ def load_model(path: str | Path, dtype: Any = "float32", remat: bool = False) ->
     state, source = _read_safetensors(path)
     state, source = _normalize_keys(family, state), _normalize_keys(family, source)
     head, pooler = _infer_bert_parts(state) if family == "bert" else (None, None)
-    module = config_from_hf(hf_config, dtype=dtype, remat=remat, has_lm_head=head, has_pooler=pooler)
+    module = config_from_hf(
+        hf_config, dtype=dtype, remat=remat, has_lm_head=head, has_pooler=pooler
+    )
     params = params_from_hf_state(family, hf_config, state, source=source, module=module)
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.dtype(dtype)), params)
     return LoadedModel(

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from zett import assets
+from zett import assets, sharding
 from zett.config import Config, to_dict
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
@@ -147,6 +147,8 @@ class Trainer:
     def __init__(self, cfg: Config, resume: bool = False, progress: bool = True):
         self.cfg, self.progress = cfg, progress
         self.out = Path(cfg.train.output_dir)
+        sharding.maybe_initialize_distributed(cfg.mesh)  # before any device is touched
+        self.mesh = sharding.make_mesh(cfg.mesh)
         self.bundle = load_base(cfg)
         self.objective = resolve_objective(cfg, self.bundle.loaded)
         d_model = int(self.bundle.frozen.base_in.shape[1])
@@ -161,6 +163,20 @@ class Trainer:
             self.bundle.frozen.base_out,
         )
         self.state = step_lib.init_state(params, self.optimizer)
+        # Place base and state on the mesh by the logical-axis rules (`zett.sharding`); a
+        # resume restores onto these shardings, whatever mesh the checkpoint was written on.
+        frozen = self.bundle.frozen
+        self.frozen_shardings = sharding.frozen_shardings(
+            self.bundle.loaded.module, frozen, self.mesh
+        )
+        self.state_shardings = sharding.state_shardings(
+            self.optimizer,
+            self.state,
+            sharding.hypernet_shardings(self.hypernet, frozen.base_in, frozen.base_out, self.mesh),
+            self.mesh,
+        )
+        self.bundle.frozen = sharding.place(frozen, self.frozen_shardings)
+        self.state = sharding.place(self.state, self.state_shardings)
         self.ckpt = Checkpointer(self.out / "checkpoints")
         self.start_step = 0
         if resume:
@@ -173,9 +189,13 @@ class Trainer:
         loss_fn = step_lib.make_loss_fn(
             self.bundle.loaded.module, self.hypernet, self.objective, cfg.train.lw
         )
-        self.train_step = jax.jit(step_lib.make_train_step(loss_fn, self.optimizer))
-        self.identity_step = jax.jit(
-            step_lib.make_train_step(step_lib.identity_loss_fn(self.hypernet), self.optimizer)
+        shards = (self.mesh, self.state_shardings, self.frozen_shardings)
+        self.train_step = sharding.ShardedStep(
+            step_lib.make_train_step(loss_fn, self.optimizer), *shards
+        )
+        self.identity_step = sharding.ShardedStep(
+            step_lib.make_train_step(step_lib.identity_loss_fn(self.hypernet), self.optimizer),
+            *shards,
         )
         self._identity: IdentityBatches | None = None
         self._data = None

@@ -39,6 +39,12 @@ def predict_vocab(
     v = piece_ids.shape[0]
     block = max(1, min(block, v))
     logp = np.zeros(v, np.float32) if unigram_logprobs is None else unigram_logprobs
+    # Sort by piece count so each block only runs as many piece positions as its longest
+    # token needs (most tokens have 1-3 pieces; P is 7): ~2-3x less work than padding all.
+    order = np.argsort(piece_lengths, kind="stable")
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(v)
+    ids_sorted, len_sorted, lp_sorted = piece_ids[order], piece_lengths[order], logp[order]
 
     @jax.jit
     def run(p, ids, lengths, lp, mask):
@@ -49,9 +55,10 @@ def predict_vocab(
     for s in tqdm(starts, desc="hypernet", unit="block", disable=not progress or len(starts) < 2):
         e = min(s + block, v)
         pad = block - (e - s)
-        ids = np.pad(piece_ids[s:e], ((0, pad), (0, 0)))
-        lengths = np.pad(piece_lengths[s:e], (0, pad))
-        lp = np.pad(logp[s:e], (0, pad)).astype(np.float32)
+        width = int(max(1, len_sorted[s:e].max()))  # a few distinct widths → few compiles
+        ids = np.pad(ids_sorted[s:e, :width], ((0, pad), (0, 0)))
+        lengths = np.pad(len_sorted[s:e], (0, pad))
+        lp = np.pad(lp_sorted[s:e], (0, pad)).astype(np.float32)
         mask = np.arange(block) < (e - s)
         a, b, c = run(params, jnp.asarray(ids), jnp.asarray(lengths), jnp.asarray(lp), mask)
         outs_in.append(np.asarray(a[: e - s]))
@@ -59,8 +66,8 @@ def predict_vocab(
             outs_out.append(np.asarray(b[: e - s]))
         if c is not None:
             outs_b.append(np.asarray(c[: e - s]))
-    return PredictedEmbeddings(
-        input=np.concatenate(outs_in),
-        output=np.concatenate(outs_out) if outs_out else None,
-        bias=np.concatenate(outs_b) if outs_b else None,
-    )
+
+    def unsort(parts: list[np.ndarray]) -> np.ndarray | None:
+        return np.concatenate(parts)[inverse] if parts else None
+
+    return PredictedEmbeddings(input=unsort(outs_in), output=unsort(outs_out), bias=unsort(outs_b))

@@ -1,0 +1,105 @@
+"""Transfer cost: SmolLM2-135M → Qwen3's 151k-token vocabulary with a SmolLM2-sized hypernet.
+
+Run:      .venv/bin/python experiments/bench_transfer.py [--quick]
+Needs:    `zett prepare smollm2` and ../shared/tokenizers/qwen3.
+Expected: goal < 60 s for the whole transfer on a laptop CPU; the hypernet over 151k tokens
+          dominates (≈ 151k × 7 pieces × 3 layers × width 576). `--quick` predicts only the
+          first 8,192 tokens and extrapolates the hypernet time linearly (no export).
+
+The hypernet is randomly initialised (3 layers, width 576, 9 heads, max_pieces 7: the default
+HypernetConfig for SmolLM2): speed does not depend on training. Peak memory is the process's
+`ru_maxrss` (includes the loaded model and the tokenizers).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUICK_TOKENS = 8192
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run(quick: bool = False) -> dict:
+    import jax
+
+    from zett import assets
+    from zett.config import HypernetConfig
+    from zett.hypernet.io import save_hypernet
+    from zett.hypernet.model import build_hypernet, init_hypernet
+    from zett.models.load import get_embeddings
+    from zett.train.checkpoint import embedding_fingerprint
+    from zett.transfer.baselines import METHODS, build_inputs
+    from zett.transfer.export import export_transferred
+    from zett.transfer.run import load_pair
+
+    t0 = time.perf_counter()
+    base_dir, loaded, base_tok, target_path, target_tok = load_pair("smollm2", "qwen3")
+    base_in = get_embeddings(loaded, loaded.params)[0]
+    t_load = time.perf_counter() - t0
+
+    cfg = HypernetConfig()  # 3 layers, width = base width (576), max_pieces 7
+    hn = build_hypernet(cfg, base_in.shape[1], loaded.hf_config.num_attention_heads)
+    params = init_hypernet(hn, jax.random.key(0), base_in)
+    work = Path(tempfile.mkdtemp(prefix="bench_transfer_"))
+    meta = {"base_fingerprint": embedding_fingerprint(base_in), "base_model": "smollm2"}
+    hn_dir = save_hypernet(work / "hypernet", params, cfg, hn.dims, meta)
+
+    t0 = time.perf_counter()
+    inputs = build_inputs(loaded, base_tok, target_tok, {"hypernet": str(hn_dir)})
+    decomp = inputs.decomposition(cfg.max_pieces)
+    t_decompose = time.perf_counter() - t0
+    n_target = inputs.n_target
+
+    t0 = time.perf_counter()
+    if quick:
+        from zett.transfer.predict import predict_vocab
+
+        n = QUICK_TOKENS
+        predict_vocab(
+            *_loaded_hypernet(hn_dir), decomp.ids[:n], decomp.lengths[:n], base_in, progress=False
+        )
+        t_hypernet = (time.perf_counter() - t0) * n_target / n
+    else:
+        new = METHODS["hypernet"](inputs)
+        t_hypernet = time.perf_counter() - t0
+    t_export = 0.0
+    if not quick:
+        t0 = time.perf_counter()
+        export_transferred(base_dir, loaded, target_path, new, work / "out", method="hypernet")
+        t_export = time.perf_counter() - t0
+    total = t_decompose + t_hypernet + t_export
+    return {
+        "target_vocab": n_target,
+        "base_width": int(base_in.shape[1]),
+        "hypernet_layers": cfg.num_layers,
+        "max_pieces": cfg.max_pieces,
+        "n_truncated": int(decomp.n_truncated),
+        "load_s": round(t_load, 2),
+        "decompose_s": round(t_decompose, 2),
+        "hypernet_s": round(t_hypernet, 2),
+        "hypernet_extrapolated": quick,
+        "export_s": round(t_export, 2),
+        "transfer_s_excluding_load": round(total, 2),
+        "goal_s": 60,
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "devices": str(jax.devices()),
+    }
+
+
+def _loaded_hypernet(hn_dir: Path):
+    from zett.hypernet.io import load_hypernet
+
+    module, params, _ = load_hypernet(hn_dir)
+    return module, params
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -1,0 +1,81 @@
+"""`zett bench` / `make bench`: run every experiments/bench_*.py and collect one JSON file.
+
+Each benchmark runs in its own process (some need their own XLA flags, e.g. 8 fake
+devices) and prints one JSON object; results go to `results/bench.json` with the machine
+they were measured on. Speed goals are *reported* (ratios measured within one run), never
+asserted: this machine is noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from zett.atomic import atomic_write_text
+from zett.errors import ZettError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _last_json(stdout: str) -> dict:
+    """The last top-level JSON object printed by a benchmark."""
+    start = stdout.rfind("\n{")
+    start = 0 if start < 0 and stdout.startswith("{") else start + 1
+    return json.loads(stdout[start:])
+
+
+def run_benchmarks(output: Path, only: list[str] | None = None, quick: bool = False) -> dict:
+    bench_dir = ROOT / "experiments"
+    scripts = sorted(bench_dir.glob("bench_*.py"))
+    if not scripts:
+        raise ZettError(f"no benchmarks in {bench_dir}; run from a zett checkout")
+    if only:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in only]
+    results: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "benchmarks": {},
+    }
+    for script in scripts:
+        name = script.stem.removeprefix("bench_")
+        print(f"[bench] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        entry: dict
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-3:]
+            entry = {"error": f"exit {proc.returncode}: {' | '.join(tail)}"}
+        else:
+            try:
+                entry = _last_json(proc.stdout)
+            except json.JSONDecodeError:
+                entry = {"error": "benchmark printed no JSON object"}
+        entry["wall_s"] = round(time.perf_counter() - t0, 1)
+        results["benchmarks"][name] = entry
+        print(json.dumps({name: entry}, indent=2), flush=True)
+    atomic_write_text(output, json.dumps(results, indent=2) + "\n")
+    print(f"[bench] wrote {output}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="zett bench", description=__doc__)
+    p.add_argument("--output", default="results/bench.json")
+    p.add_argument("--only", nargs="*", help="benchmark names (e.g. train tokenizers)")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    run_benchmarks(Path(args.output), args.only, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
