@@ -94,6 +94,26 @@ def test_torch_logits_equal_jax_logits(exported, tiny_llama_dir, target_path, hy
     np.testing.assert_allclose(torch_logits[..., :v], jax_logits, atol=MODEL_TOL, rtol=0)
 
 
+def test_length_grouped_prediction_equals_padded(tiny_llama_dir, target_path, hypernet_dir):
+    from zett.hypernet.io import load_hypernet
+    from zett.models.load import get_embeddings, load_model
+    from zett.tokenizers.decompose import decompose
+    from zett.tokenizers.surface import load_tokenizer, surface_forms
+    from zett.transfer.baselines import predict_by_length
+    from zett.transfer.predict import predict_vocab
+
+    module, params, _ = load_hypernet(hypernet_dir)
+    loaded = load_model(tiny_llama_dir)
+    base_in = jnp.asarray(get_embeddings(loaded, loaded.params)[0])
+    d = decompose(surface_forms(load_tokenizer(target_path)),
+                  load_tokenizer(tiny_llama_dir / "tokenizer.json"), module.dims.max_pieces)  # fmt: skip
+    assert len(set(d.lengths.tolist())) >= 3  # several groups really run
+    logp = np.zeros(len(d.lengths), np.float32)
+    grouped = predict_by_length(module, params, d, base_in, None, logp, 128, False)
+    padded = predict_vocab(module, params, d.ids, d.lengths, base_in, block=128, progress=False)
+    np.testing.assert_allclose(grouped.input, padded.input, atol=1e-5)
+
+
 def test_export_contents(exported, target_path):
     from safetensors.numpy import load_file
 

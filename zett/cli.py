@@ -93,6 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.set_defaults(func=_cmd_train, accepts_overrides=True)
 
+    from zett.transfer import run as transfer_run
+
+    p = sub.add_parser(
+        "transfer",
+        help="zero-shot transfer with a trained hypernet; writes a HF PyTorch checkpoint",
+        description="Predict input/output embeddings for every token of --target-tokenizer with "
+        "the hypernetwork and write the base model with them (and the new tokenizer) as a plain "
+        "Hugging Face directory. --finetuned applies the base's transfer to a fine-tuned variant.",
+    )
+    transfer_run.add_transfer_arguments(p)
+    p.set_defaults(func=transfer_run.transfer_command)
+
+    p = sub.add_parser(
+        "baseline",
+        help="transfer with a baseline method (random, mean, fvt, lexical, focus, omp)",
+        description="Same command shape and output as `zett transfer`, with a non-hypernet "
+        "embedding initialization method.",
+    )
+    transfer_run.add_baseline_arguments(p)
+    p.set_defaults(func=transfer_run.baseline_command)
+
     p = sub.add_parser(
         "eval",
         help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",
