@@ -30,7 +30,6 @@ def _rss_mb() -> float:
 def run(quick: bool = False) -> dict:
     import jax
 
-    from zett import assets
     from zett.config import HypernetConfig
     from zett.hypernet.io import save_hypernet
     from zett.hypernet.model import build_hypernet, init_hypernet

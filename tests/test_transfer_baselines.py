@@ -107,12 +107,15 @@ def test_mean_and_random_statistics(inputs):
     base = _base_in(inputs)
     mean = METHODS["mean"](inputs).input
     rest = np.setdiff1d(np.arange(inputs.n_target), list(inputs.special))
-    np.testing.assert_allclose(mean[rest], np.broadcast_to(base.mean(0), mean[rest].shape), atol=TOL)
+    np.testing.assert_allclose(
+        mean[rest], np.broadcast_to(base.mean(0), mean[rest].shape), atol=TOL
+    )
     rnd = METHODS["random"](inputs).input[rest]
     assert np.abs(rnd.mean(0) - base.mean(0)).max() < 4 * base.std(0).max() / np.sqrt(len(rest))
-    assert np.corrcoef(np.cov(rnd, rowvar=False).ravel(), np.cov(base, rowvar=False).ravel())[
-        0, 1
-    ] > 0.5
+    assert (
+        np.corrcoef(np.cov(rnd, rowvar=False).ravel(), np.cov(base, rowvar=False).ravel())[0, 1]
+        > 0.5
+    )
     inputs.options["seed"] = 1
     other = METHODS["random"](inputs).input[rest]
     inputs.options["seed"] = 0

@@ -83,3 +83,29 @@ def test_smollm2_to_llama2_fvt(smollm2_dir, shared_tokenizers, tmp_path):
     assert text.strip(), "generated nothing"
     assert tok.chat_template is not None  # SmolLM2's template is kept
     _check_export(out, smollm2_dir, role="eos")
+
+
+def test_bert_encoder_exports_for_automodel(tmp_path):
+    """An encoder base (BERT without MLM head, like MiniLM) exports for `AutoModel`."""
+    import shutil
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+
+    base = tmp_path / "bert"
+    tok_file = make_target(tmp_path / "btok", "wordpiece", vocab=300)
+    torch.manual_seed(0)
+    n = json.loads(tok_file.read_text())["model"]["vocab"]
+    cfg = BertConfig(vocab_size=len(n), hidden_size=32, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=64, pad_token_id=0)  # fmt: skip
+    BertModel(cfg).save_pretrained(str(base))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(tok_file.parent / name, base / name)
+    target = make_target(tmp_path / "ttok", "bpe", byte_level=True, vocab=350)
+    out = run.baseline("lexical", base, target, tmp_path / "out")
+    model = AutoModel.from_pretrained(str(out), local_files_only=True).eval()
+    tok = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+    with torch.no_grad():
+        hidden = model(**tok(TEXT, return_tensors="pt")).last_hidden_state
+    assert hidden.shape[-1] == 32 and torch.isfinite(hidden).all()
+    assert json.loads((out / "config.json").read_text())["vocab_size"] % 64 == 0

@@ -18,13 +18,15 @@ model can run on any mesh. A mesh axis is never used twice within one array.
 What the step sees (shapes as in `zett.train.step`):
   - frozen base parameters and its embedding matrices [V, D]: sharded by the rules
     (V over `model`, D over `fsdp`, heads/MLP over `model`);
-  - hypernet parameters and optimizer state: `hyper_*` axes replicated (the hypernet is small),
-    its output projections' `embed` axis over `fsdp`; the AdamW moments follow their parameter;
+  - hypernet parameters and optimizer state: the `hyper_embed` axis over `fsdp` (ZeRO-3; with
+    fsdp=1 the hypernet is replicated), other `hyper_*` axes replicated; the AdamW moments
+    follow their parameter;
   - batch rows [B, T] (input_ids, attention_mask, ref_*): B over ("data", "fsdp");
   - the sampled vocabulary's rows [N, ...] (piece_ids [N, P], piece_lengths, vocab_mask,
-    unigram_logprobs, base_ids): N over ("data", "fsdp") as well. The hypernet forward over N
-    tokens costs about as much as the LM step, so splitting N splits that work across the
-    data-parallel devices; XLA all-gathers the predicted [N, D] embeddings where the LM looks
+    unigram_logprobs, base_ids): N over ("data", "fsdp", "model"), i.e. every device. The
+    hypernet forward over N tokens × P pieces costs about as much as the LM step and its
+    activations [N, P, hidden] dominate memory at 8B scale, so each device runs it for its
+    share of the tokens; XLA all-gathers the predicted [N, D] embeddings where the LM looks
     them up. The shared-token arrays [S] are small and replicated.
 
 Many hosts: every process runs the same program; `maybe_initialize_distributed` connects them,
@@ -55,7 +57,9 @@ BATCH_AXES = ("data", "fsdp")
 # logical axis name -> mesh axis (or axes, or None = replicated)
 LOGICAL_RULES: dict[str, str | tuple[str, ...] | None] = {
     "batch": BATCH_AXES,
-    "tokens": BATCH_AXES,  # rows of the sampled vocabulary [N, ...]
+    # Rows of the sampled vocabulary [N, ...]: split over every device. The hypernet's own
+    # weights are not tensor-parallel, so the `model` axis can split its tokens too.
+    "tokens": (*BATCH_AXES, "model"),
     "vocab": "model",
     "embed": "fsdp",
     "heads": "model",
@@ -64,7 +68,7 @@ LOGICAL_RULES: dict[str, str | tuple[str, ...] | None] = {
     "norm": None,
     "position": None,
     "type": None,
-    "hyper_embed": None,
+    "hyper_embed": "fsdp",  # ZeRO-3 for the hypernet; a no-op unless mesh.fsdp > 1
     "hyper_mlp": None,
     "hyper_heads": None,
     "hyper_in": None,
@@ -295,7 +299,9 @@ def process_rows(global_rows: int, sharding: NamedSharding) -> slice:
     """The rows [start, stop) of a global array's leading dimension that this process's
     devices hold under `sharding` (what this host should load)."""
     index = sharding.addressable_devices_indices_map((global_rows,))
-    spans = {(s[0].start or 0, global_rows if s[0].stop is None else s[0].stop) for s in index.values()}
+    spans = {
+        (s[0].start or 0, global_rows if s[0].stop is None else s[0].stop) for s in index.values()
+    }
     start, stop = min(a for a, _ in spans), max(b for _, b in spans)
     covered = sorted(spans)
     if any(b < c for (_, b), (c, _) in zip(covered, covered[1:], strict=False)):

@@ -521,13 +521,15 @@ def texts_for(split: str, lang: str, max_bytes: int, corpus: Any = "default") ->
     docs: list[str] = []
     last_doc = None
     total = 0
-    for row in part.select(idx):
+    has_doc_id = "doc_id" in part.column_names  # a user's own corpus may lack it
+    for i, row in zip(idx, part.select(idx)):
         chunk = row["text"]
-        if row["doc_id"] == last_doc and docs:
+        doc = row["doc_id"] if has_doc_id else i
+        if doc == last_doc and docs:
             docs[-1] += chunk
         else:
             docs.append(chunk)
-        last_doc = row["doc_id"]
+        last_doc = doc
         total += len(chunk.encode("utf-8"))
         if total >= max_bytes:
             break

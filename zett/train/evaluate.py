@@ -174,6 +174,7 @@ def make_target(
 def build_evaluator(trainer) -> HeldoutEvaluator:
     """The in-loop evaluator of a `zett.train.loop.Trainer`: its eval tokenizers + original."""
     from zett import assets
+    from zett.eval.compare import target_name
     from zett.tokenizers.special import special_roles
     from zett.tokenizers.surface import load_tokenizer
 
@@ -193,8 +194,9 @@ def build_evaluator(trainer) -> HeldoutEvaluator:
     ]
     for name in cfg.train.eval_tokenizers:
         tok = load_tokenizer(assets.find_tokenizer(name))
+        label = target_name(name)  # a path becomes its directory's name
         targets.append(
-            make_target(name, tok, bundle.tokenizer, cfg.hypernet.max_pieces, texts, chunk)
+            make_target(label, tok, bundle.tokenizer, cfg.hypernet.max_pieces, texts, chunk)
         )
     roles = special_roles(bundle.tokenizer)
     start = roles.get("bos", roles.get("eos"))

@@ -347,6 +347,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
 
     from zett.hypernet.io import check_base, load_hypernet
     from zett.train.checkpoint import embedding_fingerprint
+
     directory = inputs.options.get("hypernet")
     if not directory:
         raise ZettError("--hypernet: the hypernet method needs a hypernet directory")
@@ -371,8 +372,8 @@ def predict_by_length(module, params, d: Decomposition, base_in, base_out, logp,
     """`predict_vocab` over tokens grouped by piece count, each group cut to its length.
 
     The encoder masks absent pieces as attention keys, so position 0's output only depends
-    on the first `L` pieces and on `pos_emb[:L]`: running a group of `L`-piece tokens with
-    `[N, L]` ids and `pos_emb[:L]` gives the same result as the padded `[N, P]` call at
+    on the first `L` pieces (and `pos_emb[:L]`, which the module slices for trimmed ids):
+    running a group of `L`-piece tokens with `[N, L]` ids gives the padded `[N, P]` result at
     `L / P` of the cost (Qwen3 into SmolLM2: mean 2.5 of 7 pieces). Not with
     `vocab_attention`, whose result depends on which tokens share a block, nor for empty
     tokens (no valid key at all): those run padded as one group.
@@ -380,16 +381,15 @@ def predict_by_length(module, params, d: Decomposition, base_in, base_out, logp,
     from zett.transfer.predict import PredictedEmbeddings, predict_vocab
 
     full = d.ids.shape[1]
-    if module.cfg.vocab_attention or "pos_emb" not in params:
+    if module.cfg.vocab_attention:
         groups = {full: np.arange(len(d.lengths))}
     else:
         keys = np.where(d.lengths == 0, full, d.lengths)
         groups = {int(k): np.flatnonzero(keys == k) for k in np.unique(keys)}
     parts = {}
     for length, idx in groups.items():
-        p = dict(params, pos_emb=params["pos_emb"][:length]) if "pos_emb" in params else params
         parts[length] = (idx, predict_vocab(
-            module, p, d.ids[idx, :length], d.lengths[idx], base_in, base_out,
+            module, params, d.ids[idx, :length], d.lengths[idx], base_in, base_out,
             unigram_logprobs=logp[idx], block=block, progress=progress,
         ))  # fmt: skip
 

@@ -80,8 +80,11 @@ def run_method(
         output,
         overwrite,
         method=method,
-        provenance={"options": opts, "n_shared": int(len(inputs.shared[0])),
-                    "seconds": round(seconds, 2)},  # fmt: skip
+        provenance={
+            "options": opts,
+            "n_shared": int(len(inputs.shared[0])),
+            "seconds": round(seconds, 2),
+        },  # fmt: skip
     )
 
 

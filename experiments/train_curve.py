@@ -1,0 +1,105 @@
+"""Plot + table of a training run: held-out bits per byte vs step, and the training loss.
+
+    python experiments/train_curve.py --run runs/smollm2_cpu     # writes results/train_curve.*
+    python experiments/train_curve.py --smoke                     # tiny run, seconds (tests)
+
+Reads `<run>/metrics.jsonl` written by `zett train`; the eval rows hold bits per byte of the
+frozen base with hypernet-predicted embeddings for each fixed held-out tokenizer, and of the
+original model with its own tokenizer (the line to approach). Step 0 is the FVT init.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
+    """(eval records, train-step records) of a run."""
+    evals, steps = [], []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if any(k.startswith("eval/") for k in rec):
+            evals.append(rec)
+        elif "loss" in rec:
+            steps.append(rec)
+    return evals, steps
+
+
+def summarize(run: Path, out_prefix: Path) -> str:
+    from zett.atomic import atomic_write_text
+    from zett.eval.plots import line_plot
+
+    evals, steps = read_metrics(run)
+    if not evals:
+        raise SystemExit(f"{run}/metrics.jsonl has no eval records")
+    keys = sorted({k for e in evals for k in e if k.startswith("eval/")})
+    curves = {
+        k.removeprefix("eval/"): [(e["step"], e[k]) for e in evals if k in e]
+        for k in keys
+        if k.endswith("/mean") and not k.startswith("eval/original")
+    }
+    orig = evals[-1].get("eval/original/mean")
+    line_plot(
+        curves, out_prefix.with_suffix(".png"),
+        title=f"{run.name}: held-out bits per byte (dashed: original tokenizer)",
+        hlines={"original": orig} if orig is not None else None,
+    )  # fmt: skip
+    langs = sorted({k.split("/")[2] for k in keys})
+    targets = sorted({k.split("/")[1] for k in keys})
+    lines = ["| step | tokenizer | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 2)]
+    for e in evals:
+        for t in targets:
+            cells = [f"{e[f'eval/{t}/{lang}']:.3f}" if f"eval/{t}/{lang}" in e else "–"
+                     for lang in langs]  # fmt: skip
+            lines.append(f"| {e['step']} | {t} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    atomic_write_text(out_prefix.with_suffix(".md"), table + "\n")
+    loss_png = out_prefix.with_name(out_prefix.name + "_loss.png")
+    lm = [(s["step"], s["loss"]) for s in steps if s.get("stage") == "lm"]
+    if lm:
+        line_plot({"train loss (sampled tokenizers)": lm}, loss_png, ylabel="loss (nats/token)")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--run", default="runs/smollm2_cpu")
+    p.add_argument("--out", default="results/train_curve")
+    p.add_argument("--smoke", action="store_true")
+    args = p.parse_args(argv)
+    if args.smoke:
+        return smoke(Path(args.out))
+    print(summarize(Path(args.run), Path(args.out)))
+    return 0
+
+
+def smoke(out: Path) -> int:
+    import tempfile
+
+    from tests.tiny import make_tiny_corpus, make_tiny_llama
+    from zett.config import load_config
+    from zett.train.loop import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base, corpus = make_tiny_llama(tmp / "base"), make_tiny_corpus(tmp / "corpus")
+        cfg = load_config(
+            ROOT / "configs" / "tiny.yaml",
+            ["--model.base", str(base), "--data.corpus", str(corpus), "--train.steps", "4",
+             "--train.eval_every", "2", "--train.eval_tokenizers", f"[{base / 'tokenizer.json'}]",
+             "--train.eval_bytes", "2000", "--eval.langs", "[en]", "--train.output_dir",
+             str(tmp / "run"), "--data.prefetch", "0"],
+        )  # fmt: skip
+        Trainer(cfg, progress=False).run()
+        print(summarize(tmp / "run", out.with_name(out.name + "_smoke")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Table 1: zero-shot transfer of SmolLM2-135M to unseen tokenizers, every method.
+
+    python experiments/zero_shot.py                      # full table (hours on a 2-core CPU)
+    python experiments/zero_shot.py --targets llama2 --methods fvt lexical
+    python experiments/zero_shot.py --smoke              # tiny model, seconds (used by tests)
+
+For each target tokenizer and method it exports the transferred model (HF checkpoint), loads
+it with transformers and scores bits per byte + tokens per byte per language on the corpus
+test split (DESIGN.md protocol, fp32). Each (target, method) cell is cached as JSON under
+results/zero_shot/cells/ so an interrupted run resumes and new methods can be added later.
+Writes results/zero_shot.csv, results/zero_shot.md and results/zero_shot.png.
+
+Targets: ../shared/tokenizers (llama2, llama3, qwen3, gpt35turbo) when present, plus
+tokenizers trained here on corpus text (German-only and code-only SentencePiece-style BPE).
+OMP needs a donor model that already uses the target tokenizer; none is available offline,
+so it is listed as not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED = ["llama2", "llama3", "qwen3", "gpt35turbo"]
+LOCAL = {"local-de-16k": ["de"], "local-code-16k": ["python", "c", "javascript"]}
+METHODS = ["hypernet", "fvt", "lexical", "focus", "mean", "random"]
+LANGS = ["en", "de", "ru", "python"]
+
+
+def local_tokenizer(name: str, workdir: Path) -> Path:
+    """Train (once) a 16k SentencePiece-style BPE on corpus text of the given languages."""
+    from zett.data.corpus import texts_for
+    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+
+    out = workdir / "tokenizers" / name / "tokenizer.json"
+    if not out.is_file():
+        texts = [t for lang in LOCAL[name] for t in texts_for("train", lang, 3_000_000)]
+        save_tokenizer(train_tokenizer("bpe", texts, 16000, byte_level=False), out)
+    return out.parent
+
+
+def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
+    from zett.eval.compare import compare_methods
+
+    cell = Path(args.results) / "zero_shot" / "cells" / f"{label}-{method}.json"
+    if cell.is_file() and not args.force:
+        return json.loads(cell.read_text())
+    rows = compare_methods(
+        args.base, target, [method] if method != "original" else [], texts,
+        Path(args.workdir), hypernet=args.hypernet, include_original=method == "original",
+    )  # fmt: skip
+    for r in rows:
+        r["target"] = label if method != "original" else "(own)"
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    cell.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--base", default="smollm2")
+    p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
+    p.add_argument("--targets", nargs="*", help="default: shared ones present + local ones")
+    p.add_argument("--methods", nargs="*", default=METHODS)
+    p.add_argument("--langs", nargs="*", default=LANGS)
+    p.add_argument("--max-bytes", type=int, default=4000)
+    p.add_argument("--workdir", default="outputs/zero_shot")
+    p.add_argument("--results", default="results")
+    p.add_argument("--force", action="store_true", help="recompute cached cells")
+    p.add_argument("--smoke", action="store_true", help="tiny random model, seconds")
+    args = p.parse_args(argv)
+
+    from zett import assets
+    from zett.eval.compare import format_table, write_csv
+    from zett.eval.plots import grouped_bar_chart
+
+    if args.smoke:
+        return smoke(args)
+    from zett.data.corpus import texts_for
+
+    t0 = time.perf_counter()
+    texts = {lang: texts_for("test", lang, args.max_bytes) for lang in args.langs}
+    shared = assets.shared_tokenizers_dir()
+    targets = args.targets or [n for n in SHARED if shared and (shared / n).is_dir()] + list(LOCAL)
+    rows = run_cell("", "(own)", "original", texts, args)
+    for label in targets:
+        target = str(local_tokenizer(label, Path(args.workdir))) if label in LOCAL else label
+        for method in args.methods:
+            if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
+                print(f"skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
+                continue
+            print(f"[zero_shot] {label} × {method}", flush=True)
+            rows += run_cell(target, label, method, texts, args)
+    out = Path(args.results)
+    write_csv(rows, out / "zero_shot.csv")
+    table = format_table(rows, args.langs)
+    (out / "zero_shot.md").write_text(table + "\n")
+    values: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["lang"] == "mean" and r["method"] != "original":
+            values.setdefault(r["method"], {})[r["target"]] = r["bpb"]
+    orig = next(r["bpb"] for r in rows if r["method"] == "original" and r["lang"] == "mean")
+    grouped_bar_chart(
+        values, out / "zero_shot.png", reference={"*": orig},
+        title="SmolLM2-135M zero-shot transfer: mean bits per byte (dashed: original)",
+    )  # fmt: skip
+    print(table)
+    print(f"[zero_shot] done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def smoke(args) -> int:
+    """End to end on a tiny random Llama + tiny corpus (what tests run)."""
+    import tempfile
+
+    from tests.tiny import make_tiny_llama, make_tokenizer, tiny_texts
+    from zett.eval.compare import compare_methods, format_table, write_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = make_tiny_llama(tmp / "base")
+        target = tmp / "target"
+        make_tokenizer(target, vocab_size=400)
+        texts = {k: v[:3] for k, v in tiny_texts().items()}
+        rows = compare_methods(str(base), str(target), ["fvt", "lexical", "mean"], texts, tmp)
+        write_csv(rows, Path(args.results) / "zero_shot_smoke.csv")
+        print(format_table(rows, sorted(texts)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
