@@ -69,6 +69,8 @@ SIZES = {"data": 2, "fsdp": 2, "model": 4}
         ((8, 16), ("batch", None), P(("data", "fsdp"))),
         ((6, 16), ("batch", None), P("data")),  # 6 % 4: drop fsdp, keep data
         ((5, 16), ("tokens", None), P()),
+        ((64, 4), ("tokens", None), P(("data", "fsdp", "model"))),
+        ((12, 4), ("tokens", None), P(("data", "fsdp"))),  # 12 % 16: drop model
         ((64, 64), ("heads", "kv_heads"), P("model")),  # a mesh axis is used once per array
         ((64,), ("norm",), P()),
         ((64, 4, 16), ("hyper_embed", "hyper_heads"), P()),  # names don't match the rank
@@ -115,7 +117,10 @@ def test_rules_shard_what_they_say(meshes_report):
     assert m["2x1x4"]["base_in"] == "('model',)"
     fsdp = m["2x2x2"]
     assert fsdp["q_proj"] == "('fsdp', 'model')" and fsdp["base_in"] == "('model', 'fsdp')"
-    assert fsdp["piece_ids"] == fsdp["input_ids"] == "(('data', 'fsdp'),)"
+    assert fsdp["input_ids"] == "(('data', 'fsdp'),)"
+    # Vocabulary rows split over every device: the hypernet runs on a share of the tokens.
+    assert fsdp["piece_ids"] == "(('data', 'fsdp', 'model'),)"
+    assert m["4x1x2"]["piece_ids"] == "(('data', 'model'),)"
     # Hypernet output projection [hidden, D] is fsdp-sharded; Adam's moments follow it and
     # the state comes out of the step with the sharding it went in with.
     assert fsdp["hyper_out_in"] == fsdp["adam_mu_out_in"] == fsdp["state_out_in"] == "(None, 'fsdp')"  # fmt: skip

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 from zett.config import load_config
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
-from zett.train.loop import Trainer
+from zett.train.loop import Trainer, export_checkpoint
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -50,6 +51,12 @@ def test_loss_falls_and_exports(tiny_llama_dir, tiny_corpus_dir, tmp_path):
     assert last < first - 0.1, (first, last)
     _, params, meta = hypernet_io.load_hypernet(tmp_path / "run" / "hypernet")
     assert meta["steps"] == 50 and meta["base_fingerprint"]
+    # `zett export`: an intermediate checkpoint becomes a transferable hypernet.
+    out = export_checkpoint(tmp_path / "run", step=25)
+    _, params25, meta25 = hypernet_io.load_hypernet(out)
+    assert meta25["steps"] == 25 and out.name == "hypernet-step25"
+    diffs = [float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params25))]
+    assert max(diffs) > 0  # a different (earlier) state
 
 
 ABLATIONS = {

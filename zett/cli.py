@@ -37,6 +37,17 @@ def _cmd_train(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from zett.train.loop import export_checkpoint
+
+    out = export_checkpoint(
+        Path(args.run), Path(args.output) if args.output else None, args.step, args.dtype
+    )
+    print(f"hypernet written to {out}")
+
+
 def _cmd_eval(args: argparse.Namespace) -> None:
     from zett.eval.bpb import run_eval
 
@@ -92,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (see configs/); defaults if omitted")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.set_defaults(func=_cmd_train, accepts_overrides=True)
+
+    p = sub.add_parser(
+        "export",
+        help="export the hypernet of a training checkpoint for `zett transfer`",
+        description="Restore a checkpoint of a `zett train` run (default: the latest) and write "
+        "its hypernet as safetensors + JSON (bf16 by default), ready for `zett transfer`.",
+    )
+    p.add_argument("--run", required=True, help="the run directory (train.output_dir)")
+    p.add_argument("--step", type=int, help="checkpoint step (default: latest)")
+    p.add_argument("--output", help="default: <run>/hypernet-step<N>")
+    p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    p.set_defaults(func=_cmd_export)
 
     from zett.transfer import run as transfer_run
 

@@ -18,9 +18,11 @@ model can run on any mesh. A mesh axis is never used twice within one array.
 What the step sees (shapes as in `zett.train.step`):
   - frozen base parameters and its embedding matrices [V, D]: sharded by the rules
     (V over `model`, D over `fsdp`, heads/MLP over `model`);
-  - hypernet parameters and optimizer state: the `hyper_embed` axis over `fsdp` (ZeRO-3; with
-    fsdp=1 the hypernet is replicated), other `hyper_*` axes replicated; the AdamW moments
-    follow their parameter;
+  - hypernet parameters and optimizer state: `hyper_*` axes replicated, its output
+    projections' `embed` axis over `fsdp`; the AdamW moments follow their parameter. (Mapping
+    "hyper_embed" to "fsdp" gives ZeRO-3 for the hypernet too, but without activation sharding
+    constraints inside the hypernet XLA then splits its [N, P, hidden] activations badly:
+    35 vs 10 GiB temporaries per device at 8B scale, experiments/bench_memory.py.)
   - batch rows [B, T] (input_ids, attention_mask, ref_*): B over ("data", "fsdp");
   - the sampled vocabulary's rows [N, ...] (piece_ids [N, P], piece_lengths, vocab_mask,
     unigram_logprobs, base_ids): N over ("data", "fsdp", "model"), i.e. every device. The
@@ -68,7 +70,7 @@ LOGICAL_RULES: dict[str, str | tuple[str, ...] | None] = {
     "norm": None,
     "position": None,
     "type": None,
-    "hyper_embed": "fsdp",  # ZeRO-3 for the hypernet; a no-op unless mesh.fsdp > 1
+    "hyper_embed": None,
     "hyper_mlp": None,
     "hyper_heads": None,
     "hyper_in": None,

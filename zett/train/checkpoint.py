@@ -74,6 +74,14 @@ class Checkpointer:
             ) from e
         return restored["state"], restored["meta"]
 
+    def read_meta(self, step: int | None = None) -> dict:
+        """Only the JSON metadata of a checkpoint (config, fingerprint, step)."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ZettError(f"{self.directory}: no complete checkpoint")
+        restored = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return restored["meta"]
+
     def close(self) -> None:
         self.manager.close()
 

@@ -144,7 +144,13 @@ def _runtime_meta() -> dict:
 class Trainer:
     """Holds everything of one run; `run()` trains to `cfg.train.steps`."""
 
-    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True):
+    def __init__(
+        self,
+        cfg: Config,
+        resume: bool = False,
+        progress: bool = True,
+        resume_step: int | None = None,
+    ):
         self.cfg, self.progress = cfg, progress
         self.out = Path(cfg.train.output_dir)
         sharding.maybe_initialize_distributed(cfg.mesh)  # before any device is touched
@@ -180,7 +186,7 @@ class Trainer:
         self.ckpt = Checkpointer(self.out / "checkpoints")
         self.start_step = 0
         if resume:
-            self._restore()
+            self._restore(resume_step)
         elif self.ckpt.latest_step() is not None:
             raise ZettError(
                 f"{self.out} already has checkpoints; pass --resume to continue or choose "
@@ -210,11 +216,11 @@ class Trainer:
             "base_model": str(self.cfg.model.base),
         }
 
-    def _restore(self) -> None:
+    def _restore(self, step: int | None = None) -> None:
         latest = self.ckpt.latest_step()
         if latest is None:
             raise ZettError(f"{self.out / 'checkpoints'}: nothing to resume; drop --resume")
-        state, meta = self.ckpt.restore(abstract_like(self.state))
+        state, meta = self.ckpt.restore(abstract_like(self.state), step)
         if meta.get("base_fingerprint") != self.bundle.fingerprint:
             raise ZettError(
                 f"{self.out}: checkpoint was trained for base {meta.get('base_model')!r}, "
@@ -365,6 +371,26 @@ class Trainer:
             dtype=dtype,
             overwrite=True,
         )
+
+
+def export_checkpoint(
+    run_dir: Path, output: Path | None = None, step: int | None = None, dtype: str = "bfloat16"
+) -> Path:
+    """`zett export`: the hypernet of a run's checkpoint (default: latest) → transfer format.
+
+    Lets a user take an intermediate checkpoint of a long (or still running) run.
+    """
+    from zett.config import from_dict
+
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    if not ckpt_dir.is_dir():
+        raise ZettError(f"{run_dir}: no checkpoints/ directory; give a `zett train` output dir")
+    meta = Checkpointer(ckpt_dir).read_meta(step)
+    cfg = from_dict(meta["config"])
+    cfg.train.output_dir = str(run_dir)
+    trainer = Trainer(cfg, resume=True, progress=False, resume_step=step)
+    return trainer.export(output or run_dir / f"hypernet-step{trainer.start_step}", dtype=dtype)
 
 
 def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
