@@ -14,50 +14,11 @@ import numpy as np
 import pytest
 import tokenizers
 
+from tests.tiny import WORDS
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.surface import join_surfaces, load_tokenizer, normalized_text, surface_forms
 
-WORDS = [
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "lazy",
-    "dog",
-    "Zürich",
-    "café",
-    "straße",
-    "Größe",
-    "привет",
-    "мир",
-    "как",
-    "дела",
-    "中文",
-    "分词",
-    "日本語",
-    "مرحبا",
-    "def",
-    "return",
-    "self",
-    "import",
-    "numpy",
-    "as",
-    "np",
-    "if",
-    "else",
-    "for",
-    "while",
-    "(",
-    ")",
-    ":",
-    ",",
-    ".",
-    "!",
-    "?",
-]
 FAMILIES = ("byte_bpe", "sp_bpe", "byte_unigram", "unigram", "wordpiece")
 
 

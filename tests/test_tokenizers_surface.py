@@ -18,6 +18,7 @@ import tokenizers
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.tiny import WORDS as CORPUS_WORDS
 from zett.errors import ZettError
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.surface import (
@@ -48,46 +49,6 @@ FIXED_TEXTS = [
     "",
 ]
 REAL_NAMES = ("llama2", "llama3", "qwen3", "gpt35turbo")
-CORPUS_WORDS = [
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "lazy",
-    "dog",
-    "Zürich",
-    "café",
-    "straße",
-    "Größe",
-    "привет",
-    "мир",
-    "как",
-    "дела",
-    "中文",
-    "分词",
-    "日本語",
-    "مرحبا",
-    "def",
-    "return",
-    "self",
-    "import",
-    "numpy",
-    "as",
-    "np",
-    "if",
-    "else",
-    "for",
-    "while",
-    "(",
-    ")",
-    ":",
-    ",",
-    ".",
-    "!",
-    "?",
-]
 
 
 def corpus(n: int = 200, seed: int = 0) -> list[str]:

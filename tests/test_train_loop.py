@@ -55,7 +55,10 @@ def test_loss_falls_and_exports(tiny_llama_dir, tiny_corpus_dir, tmp_path):
     out = export_checkpoint(tmp_path / "run", step=25)
     _, params25, meta25 = hypernet_io.load_hypernet(out)
     assert meta25["steps"] == 25 and out.name == "hypernet-step25"
-    diffs = [float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params25))]
+    diffs = [
+        float(np.abs(a - b).max())
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params25))
+    ]
     assert max(diffs) > 0  # a different (earlier) state
 
 

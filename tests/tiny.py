@@ -19,6 +19,49 @@ EXTRA = {
 }
 
 
+# Words in several scripts + code tokens, for tokenizer tests that build their own corpora.
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "Zürich",
+    "café",
+    "straße",
+    "Größe",
+    "привет",
+    "мир",
+    "как",
+    "дела",
+    "中文",
+    "分词",
+    "日本語",
+    "مرحبا",
+    "def",
+    "return",
+    "self",
+    "import",
+    "numpy",
+    "as",
+    "np",
+    "if",
+    "else",
+    "for",
+    "while",
+    "(",
+    ")",
+    ":",
+    ",",
+    ".",
+    "!",
+    "?",
+]
+
+
 def tiny_texts() -> dict[str, list[str]]:
     texts = local_texts(max_bytes=60_000)
     texts.update({k: v * 20 for k, v in EXTRA.items()})
