@@ -1,0 +1,116 @@
+"""Regenerate README's "Results" section from results/*.md (tables) and results/*.png (plots).
+
+    python experiments/update_readme.py
+
+Each entry below names the table file an experiment script wrote, the command that produced
+it, and the plot to show. Missing files are listed as "not run yet" rather than left stale.
+The section sits between the markers `<!-- results:start -->` and `<!-- results:end -->`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+SECTIONS = [
+    {
+        "title": "Zero-shot transfer of SmolLM2-135M to unseen tokenizers",
+        "table": "results/zero_shot.md",
+        "plot": "results/zero_shot.png",
+        "command": "python experiments/zero_shot.py",
+        "what": "bits per byte (lower is better) on the corpus test split, 4,000 bytes per "
+        "language; `tokens/byte` is the sequence length per byte (lower = shorter). "
+        "`original` is SmolLM2 with its own tokenizer.",
+    },
+    {
+        "title": "Training the default SmolLM2 hypernetwork (held-out bits per byte vs step)",
+        "table": "results/train_curve.md",
+        "plot": "results/train_curve.png",
+        "command": "zett train --config configs/smollm2_cpu.yaml && "
+        "python experiments/train_curve.py --run runs/smollm2_cpu",
+        "what": "in-loop evaluation on the corpus valid split (6,000 bytes per language) with "
+        "the unseen llama2 tokenizer; step 0 is the FVT (mean-of-pieces) initialization.",
+    },
+    {
+        "title": "n-shot: continued training after transfer",
+        "table": "results/nshot.md",
+        "plot": "results/nshot.png",
+        "command": "python experiments/nshot.py",
+        "what": "bits per byte vs continued-training tokens, hypernet vs FVT initialization.",
+    },
+    {
+        "title": "all-MiniLM-L6-v2: sentence-embedding agreement after transfer",
+        "table": "results/minilm_transfer.md",
+        "plot": "results/minilm_transfer.png",
+        "command": "python experiments/minilm_transfer.py",
+        "what": "cosine between sentence embeddings under the original and the new tokenizer, "
+        "and retrieval of the right sentence (top-1, MRR).",
+    },
+    {
+        "title": "Applying a base model's transfer to a fine-tuned variant",
+        "table": "results/apply_finetuned.md",
+        "plot": None,
+        "command": "python experiments/apply_finetuned.py",
+        "what": "bits per byte of a locally fine-tuned SmolLM2 with its own tokenizer, and "
+        "with embeddings transferred for the base.",
+    },
+    {
+        "title": "Reliability: fuzzing and fault injection",
+        "table": "results/reliability.md",
+        "plot": None,
+        "command": "python experiments/reliability_table.py",
+        "what": "every file type the project reads, fuzzed; kills at random points; outcomes.",
+    },
+]
+
+
+def bench_table(path: Path) -> str:
+    data = json.loads(path.read_text())
+    lines = [f"Measured on {data['machine']} ({data['date']}), `make bench`:", ""]
+    lines += ["| benchmark | result |", "|---|---|"]
+    for name, entry in data["benchmarks"].items():
+        shown = {k: v for k, v in entry.items() if not isinstance(v, (dict, list))}
+        text = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+        )
+        lines.append(f"| {name} | {text} |")
+    return "\n".join(lines)
+
+
+def render() -> str:
+    parts = []
+    for s in SECTIONS:
+        parts.append(f"### {s['title']}\n")
+        table = ROOT / s["table"]
+        if not table.is_file():
+            parts.append(f"_Not run yet:_ `{s['command']}`.\n")
+            continue
+        parts.append(f"Command: `{s['command']}` — {s['what']}\n")
+        parts.append(table.read_text().strip() + "\n")
+        if s["plot"] and (ROOT / s["plot"]).is_file():
+            parts.append(f"![{s['title']}]({s['plot']})\n")
+    bench = ROOT / "results" / "bench.json"
+    parts.append("### Speed and memory (`make bench`)\n")
+    parts.append(bench_table(bench) + "\n" if bench.is_file() else "_Not run yet:_ `make bench`.\n")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"{readme}: markers {START} / {END} missing", file=sys.stderr)
+        return 2
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{render()}\n{END}{tail}")
+    print(f"updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""`zett nshot`: continued causal-LM training of a transferred model (the paper's n-shot).
+
+    zett nshot --model out/llama2-hypernet --output out/llama2-hypernet-nshot --steps 200
+    zett nshot ... --all-weights --lr 1e-4          # every weight, not only the embeddings
+
+A zero-shot transfer (`zett transfer`, `zett baseline`) gives a model that already works with
+the new tokenizer; a little further training on text tokenized with that tokenizer closes
+most of the remaining gap. The interesting question is how fast: a good initialization
+(the hypernet) should reach a given bits per byte with fewer training tokens than a weak one
+(FVT, FOCUS). So this module trains the exported Hugging Face PyTorch checkpoint directly
+(no JAX round trip) and logs held-out bits per byte against the number of training tokens.
+
+Data: the corpus train split of `langs`, whole documents in stored order, tokenized with the
+model's *own* tokenizer (the target tokenizer of the transfer), each followed by EOS, and
+packed into `[batch_size, seq_len]` blocks (no padding, documents run across blocks); the
+blocks are shuffled with `seed`, and the stream repeats if the requested text runs out.
+
+Training: AdamW (β2 0.95, weight decay 0.01 on the trained tensors), linear warm-up then
+cosine decay to 10 % of `lr`, grad-norm clip 1.0, float32. With `train_embeddings_only`
+(the default) every tensor except the input and output embeddings is frozen
+(`requires_grad=False`, not given to the optimizer), so those tensors stay bit-identical.
+
+Evaluation: bits per byte (`zett.eval.bpb.bits_per_byte`, DESIGN.md protocol) on the valid
+split of each language, `eval_bytes` bytes per language, at step 0, every `eval_every`
+steps and after the last step. Each evaluation appends one JSON line
+`{"step", "tokens", "bpb": {lang: ...}, "mean_bpb", "train_loss"}` to the log, which is
+rewritten atomically (`<output>.nshot.jsonl` beside the output, and copied into it).
+
+cli.py wiring (the owner of cli.py adds this):
+
+    from zett import nshot
+    p = sub.add_parser("nshot", help="continued training of a transferred model")
+    nshot.add_arguments(p); p.set_defaults(func=nshot.command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zett.errors import ZettError
+
+DEFAULT_LANGS = ("en", "python")
+EMBEDDING_LR = 1e-3  # default lr when only the embeddings train (they move far from init)
+ALL_WEIGHTS_LR = 1e-4  # default lr for full training (the body is already pretrained)
+MIN_LR_FRACTION = 0.1  # cosine decay ends at this fraction of lr
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+@dataclass
+class NShotResult:
+    """What a run produced: the model dir, the eval log rows and every step's train loss."""
+
+    output_dir: Path
+    log: list[dict[str, Any]]
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def lr_at(step: int, steps: int, warmup: int, lr: float) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warm-up over `warmup` steps
+    to `lr`, then cosine decay to `MIN_LR_FRACTION * lr` at the last step."""
+    if warmup > 0 and step < warmup:
+        return lr * (step + 1) / warmup
+    span = max(steps - warmup - 1, 1)
+    progress = min(max(step - warmup, 0) / span, 1.0)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return lr * (MIN_LR_FRACTION + (1.0 - MIN_LR_FRACTION) * cosine)
+
+
+def pack_blocks(token_ids: list[list[int]], seq_len: int, eos_id: int | None) -> list[list[int]]:
+    """Concatenate documents (each followed by `eos_id` when given) and cut the stream into
+    blocks of exactly `seq_len` ids; the tail shorter than a block is dropped. Pure Python."""
+    if seq_len < 2:
+        raise ZettError(f"seq_len must be >= 2, got {seq_len}")
+    stream: list[int] = []
+    for ids in token_ids:
+        stream.extend(ids)
+        if eos_id is not None:
+            stream.append(eos_id)
+    return [stream[s : s + seq_len] for s in range(0, len(stream) - seq_len + 1, seq_len)]
+
+
+def _eos_id(tokenizer: Any, config: Any) -> int | None:
+    for cand in (getattr(tokenizer, "eos_token_id", None), getattr(config, "eos_token_id", None)):
+        if isinstance(cand, (list, tuple)):
+            cand = cand[0] if cand else None
+        if cand is not None:
+            return int(cand)
+    return None
+
+
+def training_blocks(
+    tokenizer: Any,
+    eos_id: int | None,
+    langs: list[str],
+    n_blocks: int,
+    seq_len: int,
+    seed: int,
+    corpus: Any = "default",
+) -> list[list[int]]:
+    """`n_blocks` shuffled `[seq_len]` id blocks from the train split of `langs`.
+
+    Each language contributes an equal share of bytes; the byte budget assumes at least one
+    token per 8 bytes and doubles until there are enough blocks (or the split runs out, in
+    which case the blocks repeat).
+    """
+    import random
+
+    from zett.data.corpus import texts_for
+    from zett.eval.bpb import encode_texts
+
+    need = n_blocks * seq_len
+    budget = max(need * 8 // max(len(langs), 1), 4096)
+    blocks: list[list[int]] = []
+    while True:
+        texts = [t for lang in langs for t in texts_for("train", lang, budget, corpus=corpus)]
+        blocks = pack_blocks(encode_texts(tokenizer, texts), seq_len, eos_id)
+        total = sum(len(t.encode("utf-8")) for t in texts)
+        if len(blocks) >= n_blocks or total < budget * len(langs) * 0.9:
+            break  # enough, or the split has no more text of these languages
+        budget *= 2
+    if not blocks:
+        raise ZettError(
+            f"corpus train split has too little text in {', '.join(langs)} for one block of "
+            f"{seq_len} tokens; lower --seq-len or choose other --langs"
+        )
+    random.Random(seed).shuffle(blocks)
+    return [blocks[i % len(blocks)] for i in range(n_blocks)]
+
+
+def trainable_parameters(model: Any, embeddings_only: bool) -> list[Any]:
+    """Set `requires_grad` and return the distinct tensors to train (tied ones once)."""
+    if not embeddings_only:
+        params = list(model.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        return params
+    for p in model.parameters():
+        p.requires_grad_(False)
+    chosen = []
+    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+        if module is None:
+            continue
+        weight = module.weight
+        if all(weight is not c for c in chosen):
+            weight.requires_grad_(True)
+            chosen.append(weight)
+    return chosen
+
+
+def evaluate(model: Any, tokenizer: Any, texts: dict[str, list[str]]) -> dict[str, float]:
+    """Bits per byte per language (and `mean`, unweighted over languages)."""
+    from zett.eval.bpb import bits_per_byte
+
+    out = {lang: bits_per_byte(model, tokenizer, t).bpb for lang, t in texts.items()}
+    out["mean"] = sum(out.values()) / len(out)
+    return out
+
+
+def _write_log(path: Path, log: list[dict[str, Any]]) -> None:
+    from zett.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in log))
+
+
+def _save_model(model: Any, source: Path, output: Path, overwrite: bool, extra: dict) -> None:
+    """Copy the source dir's tokenizer and side files, then the trained weights + config."""
+    from zett.atomic import atomic_dir
+
+    with atomic_dir(output, overwrite=overwrite) as tmp:
+        for f in source.iterdir():
+            if f.is_file() and f.name not in WEIGHT_FILES and f.name != "config.json":
+                shutil.copyfile(f, tmp / f.name)
+        model.save_pretrained(str(tmp))
+        for name, text in extra.items():
+            (tmp / name).write_text(text)
+
+
+def nshot(
+    model_dir: str | Path,
+    output_dir: str | Path,
+    steps: int,
+    *,
+    train_embeddings_only: bool = True,
+    lr: float | None = None,
+    warmup: int | None = None,
+    batch_size: int = 4,
+    seq_len: int = 128,
+    eval_every: int = 10,
+    langs: list[str] | tuple[str, ...] = DEFAULT_LANGS,
+    eval_bytes: int = 2000,
+    seed: int = 0,
+    corpus: Any = "default",
+    overwrite: bool = False,
+    log_path: str | Path | None = None,
+    progress: bool = True,
+) -> NShotResult:
+    """Train `model_dir` (a HF causal-LM dir) for `steps` steps and write `output_dir`.
+
+    `lr` defaults to `EMBEDDING_LR` (embeddings only) or `ALL_WEIGHTS_LR`; `warmup` to 10 %
+    of `steps`. `eval_every <= 0` evaluates only before and after training. Returns the log
+    (module docstring) and the per-step training losses (mean token cross-entropy, nats).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from zett.assets import resolve_model_dir
+    from zett.data.corpus import texts_for
+    from zett.eval.bpb import load_causal_lm
+
+    if steps < 1:
+        raise ZettError(f"--steps must be >= 1, got {steps}")
+    if batch_size < 1:
+        raise ZettError(f"--batch-size must be >= 1, got {batch_size}")
+    langs = list(langs)
+    if not langs:
+        raise ZettError("--langs is empty; give at least one corpus language (e.g. en python)")
+    output = Path(output_dir)
+    if output.exists() and not overwrite:
+        raise ZettError(f"{output} already exists; pass --overwrite to replace it")
+    source = resolve_model_dir(model_dir)
+    lr = lr if lr is not None else (EMBEDDING_LR if train_embeddings_only else ALL_WEIGHTS_LR)
+    warmup = warmup if warmup is not None else max(1, steps // 10)
+    log_file = Path(log_path) if log_path else output.with_name(output.name + ".nshot.jsonl")
+    start = time.perf_counter()
+
+    torch.manual_seed(seed)
+    model, tokenizer = load_causal_lm(source)
+    device = next(model.parameters()).device
+    eval_texts = {lang: texts_for("valid", lang, eval_bytes, corpus=corpus) for lang in langs}
+    blocks = training_blocks(
+        tokenizer, _eos_id(tokenizer, model.config), langs, steps * batch_size, seq_len, seed,
+        corpus,
+    )  # fmt: skip
+    params = trainable_parameters(model, train_embeddings_only)
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    log: list[dict[str, Any]] = []
+    losses: list[float] = []
+
+    def record(step: int) -> None:
+        bpb = evaluate(model, tokenizer, eval_texts)
+        since = losses[-(step - (log[-1]["step"] if log else 0)) :] if step else []
+        row = {
+            "step": step,
+            "tokens": step * batch_size * seq_len,
+            "bpb": {k: v for k, v in bpb.items() if k != "mean"},
+            "mean_bpb": bpb["mean"],
+            "train_loss": sum(since) / len(since) if since else None,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        log.append(row)
+        _write_log(log_file, log)
+
+    record(0)
+    model.train()
+    bar = tqdm(range(steps), desc="nshot", disable=not progress)
+    for step in bar:
+        batch = torch.tensor(blocks[step * batch_size : (step + 1) * batch_size], device=device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, warmup, lr)
+        loss = model(input_ids=batch, labels=batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        done = step + 1
+        if done == steps or (eval_every > 0 and done % eval_every == 0):
+            record(done)
+            model.train()
+    bar.close()
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    info = {
+        "source": str(source),
+        "steps": steps,
+        "train_embeddings_only": train_embeddings_only,
+        "lr": lr,
+        "warmup": warmup,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "langs": langs,
+        "seed": seed,
+        "tokens": steps * batch_size * seq_len,
+        "final_mean_bpb": log[-1]["mean_bpb"],
+    }
+    extra = {
+        "zett_nshot.json": json.dumps(info, indent=2) + "\n",
+        "nshot_log.jsonl": "".join(json.dumps(row) + "\n" for row in log),
+    }
+    _save_model(model, source, output, overwrite, extra)
+    return NShotResult(output, log, losses, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of `zett nshot` (call from cli.py on the subparser)."""
+    p.add_argument("--model", required=True, help="HF causal-LM dir (e.g. a `zett transfer` export)")
+    p.add_argument("--output", required=True, help="HF model directory to write")
+    p.add_argument("--steps", type=int, required=True, help="optimizer steps")
+    p.add_argument(
+        "--all-weights", action="store_true", help="train every weight (default: embeddings only)"
+    )
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak lr (default {EMBEDDING_LR} embeddings only, {ALL_WEIGHTS_LR} all)")  # fmt: skip
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 10%% of steps)")
+    p.add_argument("--batch-size", type=int, default=4, help="sequences per step")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence")
+    p.add_argument("--eval-every", type=int, default=10, help="steps between evals (0: ends only)")
+    p.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS),
+                   help="corpus languages to train and evaluate on")  # fmt: skip
+    p.add_argument("--eval-bytes", type=int, default=2000, help="valid-split bytes per language")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus", default="default", help="a saved DatasetDict (default: prepared)")
+    p.add_argument("--log", default=None, help="JSONL log (default: <output>.nshot.jsonl)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+
+
+def command(args: argparse.Namespace) -> None:
+    result = nshot(
+        args.model, args.output, args.steps, train_embeddings_only=not args.all_weights,
+        lr=args.lr, warmup=args.warmup, batch_size=args.batch_size, seq_len=args.seq_len,
+        eval_every=args.eval_every, langs=args.langs, eval_bytes=args.eval_bytes,
+        seed=args.seed, corpus=args.corpus, overwrite=args.overwrite, log_path=args.log,
+    )  # fmt: skip
+    first, last = result.log[0], result.log[-1]
+    print(f"mean bpb {first['mean_bpb']:.4f} → {last['mean_bpb']:.4f} after {last['tokens']} "
+          f"tokens ({result.seconds:.0f} s); model written to {result.output_dir}")  # fmt: skip
