@@ -117,7 +117,10 @@ def load_hypernet(directory: Path) -> tuple[Hypernet, dict, dict]:
         dims = HypernetDims(**meta["dims"])
     except (KeyError, TypeError) as e:
         raise ZettError(f"{Path(directory) / META}: missing or bad field ({e})") from e
-    params = unflatten({k: jnp.asarray(v) for k, v in flat.items()})
+    try:
+        params = unflatten({k: jnp.asarray(v) for k, v in flat.items()})
+    except (AttributeError, TypeError) as e:  # a tensor name nested under another tensor
+        raise ZettError(f"{Path(directory) / WEIGHTS}: clashing tensor names ({e})") from e
     return Hypernet(cfg, dims), params, meta
 
 
@@ -128,4 +131,40 @@ def check_base(meta: dict, fingerprint: str, source: Path) -> None:
             f"{source}: this hypernet was trained for base {meta.get('base_model', '?')!r} "
             f"(fingerprint {meta.get('base_fingerprint')}), not for the given base "
             f"(fingerprint {fingerprint}); use the hypernet trained for this model"
+        )
+
+
+def check_params(module: Hypernet, params: dict, base_in: Any, base_out: Any, source: Path) -> None:
+    """Refuse weights whose names or shapes differ from what `module` builds for this base
+    (a damaged or hand-edited file), before they reach `apply` as a shape traceback.
+
+    `base_in` / `base_out`: the base's [V, D] embedding matrices the hypernet reads.
+    """
+    import jax
+
+    from zett.hypernet.model import init_hypernet
+
+    def shapes(tree: dict) -> dict[str, tuple]:
+        return {k: tuple(v.shape) for k, v in flatten(tree).items()}
+
+    try:
+        expected = jax.eval_shape(
+            lambda: init_hypernet(module, jax.random.PRNGKey(0), base_in, base_out)
+        )
+    except (TypeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ZettError(f"{Path(source) / META}: settings do not build a hypernet ({first})") from e
+    want, got = shapes(expected), shapes(params)
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or extra:
+        raise ZettError(
+            f"{Path(source) / WEIGHTS}: tensors do not match {META} (missing "
+            f"{missing[:3]}, unexpected {extra[:3]}); re-export the hypernet"
+        )
+    bad = [k for k in want if want[k] != got[k]]
+    if bad:
+        k = bad[0]
+        raise ZettError(
+            f"{Path(source) / WEIGHTS}: tensor {k!r} has shape {got[k]}, expected {want[k]} "
+            f"for this base; re-export the hypernet"
         )

@@ -172,6 +172,13 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
     except Exception as e:  # the Rust side reports type errors as generic exceptions
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ZettError(f"{file}: the tokenizers library rejects it: {msg}") from None
+    # Ids far beyond the number of tokens would make every [V, ...] table huge (a hang).
+    size, n_tokens = tok.get_vocab_size(with_added_tokens=True), len(tok.get_vocab())
+    if size > 2 * n_tokens + 1024:
+        raise ZettError(
+            f"{file}: token ids reach {size - 1} but there are only {n_tokens} tokens; "
+            "the vocabulary ids are damaged"
+        )
     cfg_file = file.with_name("tokenizer_config.json")
     tok.zett_config = None
     if cfg_file.is_file():

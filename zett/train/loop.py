@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -263,7 +264,9 @@ class Trainer:
         tc = self.cfg.train
         end = tc.steps if until is None else min(until, tc.steps)
         self.out.mkdir(parents=True, exist_ok=True)
-        log = (self.out / "metrics.jsonl").open("a")
+        # Multi-host: every process runs the same loop; only process 0 writes logs/exports.
+        lead = jax.process_index() == 0
+        log = (self.out / "metrics.jsonl").open("a") if lead else open(os.devnull, "w")
         schedule = step_lib.learning_rate_schedule(tc)
         bar = tqdm(
             total=tc.steps,
@@ -330,7 +333,8 @@ class Trainer:
                 return last
             if self.ckpt.latest_step() != tc.steps and tc.steps > self.start_step:
                 self.save(tc.steps)
-            self.export()
+            if lead:
+                self.export()
         finally:
             bar.close()
             log.close()

@@ -345,7 +345,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
     """The trained hypernetwork (`options["hypernet"]`), refused for another base model."""
     import jax.numpy as jnp
 
-    from zett.hypernet.io import check_base, load_hypernet
+    from zett.hypernet.io import check_base, check_params, load_hypernet
     from zett.train.checkpoint import embedding_fingerprint
 
     directory = inputs.options.get("hypernet")
@@ -354,6 +354,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
     module, params, meta = load_hypernet(Path(directory))
     base_in, base_out, _ = get_embeddings(inputs.base, inputs.base.params)
     check_base(meta, embedding_fingerprint(base_in), Path(directory))
+    check_params(module, params, base_in, base_out, Path(directory))
     d = inputs.decomposition(module.dims.max_pieces)
     pred = predict_by_length(
         module,

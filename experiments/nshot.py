@@ -1,0 +1,223 @@
+"""N-shot: bits per byte vs continued-training tokens, hypernet init vs FVT (vs FOCUS) init.
+
+    python experiments/nshot.py                          # SmolLM2 → llama2, ~15-20 min on CPU
+    python experiments/nshot.py --methods fvt            # what runs without a trained hypernet
+    python experiments/nshot.py --methods hypernet fvt focus --steps 200 --eval-every 25
+    python experiments/nshot.py --smoke                  # tiny model, seconds (used by tests)
+
+The paper's claim (its Fig. 3) is that the hypernet's zero-shot embeddings are not only a
+better start than FVT but stay ahead during continued training, i.e. the same bits per byte
+needs fewer tokens. For each initialization method this script exports SmolLM2-135M with the
+target tokenizer (`zett transfer` / `zett baseline`), then runs `zett nshot` (embeddings
+only, AdamW with warm-up) on the corpus train split and records held-out bits per byte
+(valid split, `--langs`, `--eval-bytes` per language) every `--eval-every` steps.
+
+Defaults are sized for a 2-core CPU: 40 steps × 4 × 128 tokens (20k tokens), eval on
+en + python × 2 KB every 10 steps; about 5-8 minutes per method. The curves are therefore the
+very start of the paper's curves (it trains for millions of tokens).
+The hypernet is used when `--hypernet DIR/hypernet.json` exists, else skipped with a note.
+The target is ../shared's llama2 when present, else a 16k SentencePiece-style BPE trained
+here on corpus text (`local-bpe-16k`).
+
+Writes results/nshot.csv (method, step, tokens, lang, bpb; `lang = mean` rows too),
+results/nshot.md (mean bpb per method and step) and results/nshot.png (mean bpb vs tokens;
+dotted: the original model with its own tokenizer). Each method's log is cached as JSON under
+results/nshot/cells/ so reruns only add what is missing (`--force` recomputes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+METHODS = ["hypernet", "fvt"]
+
+
+def random_hypernet(base_dir: Path, out: Path) -> Path:
+    """A randomly initialised tiny hypernet for `base_dir` (smoke runs only): zero-init heads
+    give FVT-like predictions, so its output head is perturbed to make it differ."""
+    import jax
+
+    from zett.config import HypernetConfig
+    from zett.hypernet.io import save_hypernet
+    from zett.hypernet.model import build_hypernet, init_hypernet
+    from zett.models.load import get_embeddings, load_model
+    from zett.train.checkpoint import embedding_fingerprint
+
+    loaded = load_model(base_dir)
+    base_in = get_embeddings(loaded, loaded.params)[0]
+    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
+    model = build_hypernet(cfg, base_in.shape[1], 4)
+    params = init_hypernet(model, jax.random.key(0), base_in)
+    kernel = params["out_in"]["kernel"]
+    params["out_in"]["kernel"] = 0.05 * jax.random.normal(jax.random.key(1), kernel.shape)
+    meta = {"base_fingerprint": embedding_fingerprint(base_in), "base_model": str(base_dir)}
+    return save_hypernet(out, params, cfg, model.dims, meta, dtype="float32", overwrite=True)
+
+
+def local_target(workdir: Path, corpus="default") -> Path:
+    """A 16k SentencePiece-style BPE on corpus en + python text (when ../shared is absent)."""
+    from zett.data.corpus import texts_for
+    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+
+    out = workdir / "tokenizers" / "local-bpe-16k" / "tokenizer.json"
+    if not out.is_file():
+        texts = [t for lang in ("en", "python") for t in texts_for("train", lang, 2_000_000)]
+        save_tokenizer(train_tokenizer("bpe", texts, 16000, byte_level=False), out)
+    return out.parent
+
+
+def run_method(method: str, target: str, args, corpus="default") -> list[dict]:
+    """Export `method`'s transfer, train it with `zett nshot`; return its eval log rows."""
+    from zett.eval.compare import export_method
+    from zett.nshot import nshot
+
+    work = Path(args.workdir)
+    export = export_method(method, args.base, target, work / f"{method}-zero", args.hypernet)
+    result = nshot(
+        export, work / f"{method}-nshot", args.steps, lr=args.lr, batch_size=args.batch_size,
+        seq_len=args.seq_len, eval_every=args.eval_every, langs=args.langs,
+        eval_bytes=args.eval_bytes, seed=args.seed, corpus=corpus, overwrite=True,
+        log_path=work / f"{method}.nshot.jsonl",
+    )  # fmt: skip
+    if not args.keep:
+        shutil.rmtree(export, ignore_errors=True)
+        shutil.rmtree(result.output_dir, ignore_errors=True)
+    return result.log
+
+
+def original_bpb(args, corpus="default") -> dict[str, float]:
+    """The base with its own tokenizer on the same valid texts (the target to reach)."""
+    from zett.data.corpus import texts_for
+    from zett.eval.bpb import evaluate_model
+
+    texts = {lang: texts_for("valid", lang, args.eval_bytes, corpus=corpus) for lang in args.langs}
+    report = evaluate_model(args.base, texts, progress=False)
+    return {**{k: r.bpb for k, r in report.per_lang.items()}, "mean": report.mean_bpb}
+
+
+def rows_of(method: str, log: list[dict]) -> list[dict]:
+    rows = []
+    for entry in log:
+        for lang, bpb in [*entry["bpb"].items(), ("mean", entry["mean_bpb"])]:
+            rows.append({"method": method, "step": entry["step"], "tokens": entry["tokens"],
+                         "lang": lang, "bpb": bpb})  # fmt: skip
+    return rows
+
+
+def table(logs: dict[str, list[dict]], original: dict[str, float]) -> str:
+    steps = sorted({e["step"] for log in logs.values() for e in log})
+    head = ["method", *[f"step {s}" for s in steps]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, log in logs.items():
+        by_step = {e["step"]: e["mean_bpb"] for e in log}
+        cells = [f"{by_step[s]:.3f}" if s in by_step else "–" for s in steps]
+        lines.append("| " + " | ".join([method, *cells]) + " |")
+    lines.append(f"\noriginal model, own tokenizer: mean bpb {original['mean']:.3f}")
+    tokens = {e["step"]: e["tokens"] for log in logs.values() for e in log}
+    lines.append("tokens seen: " + ", ".join(f"step {s} = {tokens[s]}" for s in steps))
+    return "\n".join(lines)
+
+
+def write_outputs(logs, original, out: Path, name: str, title: str) -> str:
+    from zett.atomic import atomic_write_text
+    from zett.eval.compare import write_csv
+    from zett.eval.plots import line_plot
+
+    rows = [r for method, log in logs.items() for r in rows_of(method, log)]
+    rows += [{"method": "original", "step": 0, "tokens": 0, "lang": k, "bpb": v}
+             for k, v in original.items()]  # fmt: skip
+    write_csv(rows, out / f"{name}.csv")
+    md = table(logs, original)
+    atomic_write_text(out / f"{name}.md", md + "\n")
+    curves = {m: [(e["tokens"], e["mean_bpb"]) for e in log] for m, log in logs.items()}
+    line_plot(curves, out / f"{name}.png", xlabel="continued-training tokens",
+              title=title, hlines={"original": original["mean"]})  # fmt: skip
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--base", default="smollm2")
+    p.add_argument("--target", default=None, help="default: llama2 if ../shared, else local BPE")
+    p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
+    p.add_argument("--methods", nargs="*", default=METHODS, help="hypernet, fvt, focus, ...")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--lr", type=float, default=None, help="default: zett.nshot.EMBEDDING_LR")
+    p.add_argument("--langs", nargs="*", default=["en", "python"])
+    p.add_argument("--eval-bytes", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default="outputs/nshot")
+    p.add_argument("--results", default="results")
+    p.add_argument("--keep", action="store_true", help="keep the exported and trained models")
+    p.add_argument("--force", action="store_true", help="recompute cached methods")
+    p.add_argument("--smoke", action="store_true", help="tiny random model, seconds")
+    args = p.parse_args(argv)
+    if args.smoke:
+        return smoke(args)
+
+    from zett import assets
+
+    t0 = time.perf_counter()
+    shared = assets.shared_tokenizers_dir()
+    if args.target is None:
+        has_llama2 = shared is not None and (shared / "llama2").is_dir()
+        args.target = "llama2" if has_llama2 else str(local_target(Path(args.workdir)))
+    label = Path(args.target).name
+    cells = Path(args.results) / "nshot" / "cells"
+    logs: dict[str, list[dict]] = {}
+    for method in args.methods:
+        if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
+            print(f"[nshot] skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
+            continue
+        cell = cells / f"{label}-{method}.json"
+        if cell.is_file() and not args.force:
+            logs[method] = json.loads(cell.read_text())
+            continue
+        print(f"[nshot] {label} × {method}", flush=True)
+        logs[method] = run_method(method, args.target, args)
+        cell.parent.mkdir(parents=True, exist_ok=True)
+        cell.write_text(json.dumps(logs[method], indent=1))
+    if not logs:
+        print("[nshot] nothing ran; give --methods", file=sys.stderr)
+        return 2
+    original = original_bpb(args)
+    title = f"{args.base} → {label}: n-shot (embeddings only)"
+    print(write_outputs(logs, original, Path(args.results), "nshot", title))
+    print(f"[nshot] done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def smoke(args) -> int:
+    """End to end on a tiny random Llama + tiny corpus + random hypernet (what tests run)."""
+    import tempfile
+
+    from tests.tiny import make_tiny_corpus, make_tiny_llama, make_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = make_tiny_llama(tmp / "base")
+        target = tmp / "target"
+        make_tokenizer(target, vocab_size=400)
+        corpus = make_tiny_corpus(tmp / "corpus")
+        args.base, args.hypernet = str(base), str(random_hypernet(base, tmp / "hypernet"))
+        args.workdir, args.steps, args.eval_every = str(tmp / "work"), 4, 2
+        args.batch_size, args.seq_len, args.langs, args.eval_bytes = 2, 32, ["en", "code"], 600
+        logs = {m: run_method(m, str(target), args, corpus) for m in ("hypernet", "fvt")}
+        original = original_bpb(args, corpus)
+        print(write_outputs(logs, original, Path(args.results), "nshot_smoke", "smoke"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
