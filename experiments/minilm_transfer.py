@@ -45,7 +45,9 @@ SCORES = ["mean_cosine", "top1", "mrr", "halves_top1", "halves_mrr", "reference_
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 
 
-def split_sentences(texts: list[str], n: int, min_chars: int = 40, max_chars: int = 300) -> list[str]:
+def split_sentences(
+    texts: list[str], n: int, min_chars: int = 40, max_chars: int = 300
+) -> list[str]:
     """The first `n` distinct sentences of `texts` with 40-300 characters and ≥ 6 words
     (line breaks inside a sentence become spaces)."""
     seen: set[str] = set()
@@ -53,12 +55,12 @@ def split_sentences(texts: list[str], n: int, min_chars: int = 40, max_chars: in
     for text in texts:
         for para in re.split(r"\n\s*\n", text):
             for sent in _SENTENCE_END.split(" ".join(para.split())):
-                if min_chars <= len(sent) <= max_chars and len(sent.split()) >= 6:
-                    if sent not in seen:
-                        seen.add(sent)
-                        out.append(sent)
-                        if len(out) == n:
-                            return out
+                ok = min_chars <= len(sent) <= max_chars and len(sent.split()) >= 6
+                if ok and sent not in seen:
+                    seen.add(sent)
+                    out.append(sent)
+                    if len(out) == n:
+                        return out
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -27,8 +28,10 @@ def atomic_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         yield tmp
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if disk_full(e):
+            raise ZettError(f"{final}: disk full while writing ({e}); free space and retry") from e
         raise
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -37,6 +40,19 @@ def atomic_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(final)
+
+
+# ENOSPC (no space), EFBIG (file size limit), EDQUOT (quota): the disk, not a bug.
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether `e` is a write refused for lack of space (also the Rust writers' I/O errors,
+    which arrive as their own exception types with `os error N` in the message)."""
+    if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(e)
+    return any(f"os error {n})" in text or f"os_error_code='{n}'" in text for n in DISK_FULL_ERRNOS)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -50,8 +66,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if disk_full(e):
+            raise ZettError(f"{path}: disk full while writing ({e}); free space and retry") from e
         raise
 
 

@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     transfer_run.add_baseline_arguments(p)
     p.set_defaults(func=transfer_run.baseline_command)
 
+    from zett import nshot
+
+    p = sub.add_parser(
+        "nshot",
+        help="continue training a transferred model on the corpus (embeddings or all weights)",
+        description="n-shot: continued causal-LM training of an exported (transferred) model on "
+        "the corpus train split, evaluated (bits per byte, valid split) along the way; writes a "
+        "HF directory and a JSONL log.",
+    )
+    nshot.add_arguments(p)
+    p.set_defaults(func=nshot.command)
+
     p = sub.add_parser(
         "eval",
         help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",

@@ -11,6 +11,7 @@ with `base: other.yaml` to inherit from a file in the same directory.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _check_type(value: Any, tp: Any, key: str) -> Any:
     """Return `value` converted to `tp` where that is lossless, else raise naming `key`."""
     origin = typing.get_origin(tp)
@@ -139,6 +143,8 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
         return {_check_type(k, kt, key): _check_type(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads `1e30` (no dot) as a string
     if tp in (int, float, str, bool) and not (
         isinstance(value, tp) and not (tp is int and isinstance(value, bool))
     ):

@@ -306,7 +306,9 @@ def nshot(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of `zett nshot` (call from cli.py on the subparser)."""
-    p.add_argument("--model", required=True, help="HF causal-LM dir (e.g. a `zett transfer` export)")
+    p.add_argument(
+        "--model", required=True, help="HF causal-LM dir (e.g. a `zett transfer` export)"
+    )
     p.add_argument("--output", required=True, help="HF model directory to write")
     p.add_argument("--steps", type=int, required=True, help="optimizer steps")
     p.add_argument(

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,11 @@ def guarded(fn: Callable[[], Any], category: str, kind: str, timeout: float = 20
     except _Hang:
         return Guarded(record(category, kind, "hang"), False, f"no answer in {timeout}s")
     except Exception as e:  # noqa: BLE001 -- the point is to catch every bug
-        return Guarded(record(category, kind, "traceback"), False, f"{type(e).__name__}: {e}")
+        where = [
+            f"{Path(f.filename).name}:{f.lineno}" for f in traceback.extract_tb(e.__traceback__)
+        ]
+        detail = f"{type(e).__name__}: {e} (at {' < '.join(reversed(where[-4:]))})"
+        return Guarded(record(category, kind, "traceback"), False, detail)
     return Guarded(record(category, kind, "ok"), False, "")
 
 
@@ -232,9 +237,9 @@ def tokenizer_variants(tok: dict) -> dict[str, Any]:
         ),
         # JSON with a repeated key (Python keeps the last one, Rust may not)
         "duplicate_keys_text": (
-            '{"model": {"type": "BPE", "vocab": {"a": 0, "a": 1}, "merges": []}, '
-            '"model": {"type": "BPE", "vocab": {"b": 0}, "merges": []}}'
-        ).encode(),
+            b'{"model": {"type": "BPE", "vocab": {"a": 0, "a": 1}, "merges": []}, '
+            b'"model": {"type": "BPE", "vocab": {"b": 0}, "merges": []}}'
+        ),
         "unigram_duplicate_tokens": {
             "version": "1.0",
             "model": {"type": "Unigram", "unk_id": 0, "vocab": [["a", -1.0], ["a", -2.0]]},

@@ -94,7 +94,9 @@ def test_named_broken_tokenizers(assets, tmp_path):
         if res.refused:
             assert str(file) in res.detail, res.detail  # the message names the file
             refused += 1
-    assert refused >= len(variants) - 3  # nearly all of them are really broken
+    assert (
+        refused >= len(variants) - 2
+    )  # all but the two benign duplicates of them are really broken
 
 
 # ----------------------------------------------------------------------------- config YAML
@@ -131,8 +133,19 @@ def test_fuzz_config_yaml(mode, seed, frac, text):
 @FUZZ
 @given(
     key=st.sampled_from(
-        ["train.steps", "train.lr", "data.langs", "hypernet.num_layers", "train", "nope.x",
-         "train.eval_tokenizers", "model", "mesh.data", "-x", "train..steps"]
+        [
+            "train.steps",
+            "train.lr",
+            "data.langs",
+            "hypernet.num_layers",
+            "train",
+            "nope.x",
+            "train.eval_tokenizers",
+            "model",
+            "mesh.data",
+            "-x",
+            "train..steps",
+        ]
     ),  # fmt: skip
     value=st.one_of(st.text(max_size=30), st.sampled_from(["[1, 2", "{a: 1}", "1e999", "null"])),
 )
@@ -212,9 +225,7 @@ def test_fuzz_hypernet(assets, base_embeddings, target, mode, seed, frac):
             (directory / META).write_text(json.dumps(h.mutate_json(meta, rng)))
         else:
             file.write_bytes(_bytes_mutation(file.read_bytes(), mode, seed, frac))
-        res = h.guarded(
-            lambda: _load_hypernet_for(directory, *base_embeddings), "fuzz", "hypernet"
-        )
+        res = h.guarded(lambda: _load_hypernet_for(directory, *base_embeddings), "fuzz", "hypernet")
     _assert_fine(res, f"hypernet {target} {mode} seed={seed}")
     if mode in ("shape", "rank", "missing", "delete"):
         assert res.refused, f"{mode}: a broken hypernet was accepted"
@@ -350,7 +361,9 @@ def test_damaged_checkpoint_resume(trained_run, tmp_path, name, mode):
         pytest.skip(f"orbax wrote no {name} here")
     for t in targets:
         if t.is_dir():
-            shutil.rmtree(t) if mode == "delete" else [f.unlink() for f in t.rglob("*") if f.is_file()]
+            shutil.rmtree(t) if mode == "delete" else [
+                f.unlink() for f in t.rglob("*") if f.is_file()
+            ]
         elif mode == "delete":
             t.unlink()
         else:
@@ -412,7 +425,9 @@ def _write_bad(kind: str, assets: h.TinyAssets, tmp: Path) -> tuple[list[str], s
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["tokenizer.json", "config.yaml", "hypernet", "model dir", "corpus"])
+@pytest.mark.parametrize(
+    "kind", ["tokenizer.json", "config.yaml", "hypernet", "model dir", "corpus"]
+)
 def test_cli_refuses_broken_file(assets, tmp_path, kind):
     args, name = _write_bad(kind, assets, tmp_path)
     res = h.run_cli(args, timeout=240)

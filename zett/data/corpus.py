@@ -492,13 +492,26 @@ def _print_sizes(sizes: dict[str, dict[str, int]]) -> None:
 def load_corpus(path_or_default: str | Path = "default"):
     """The prepared corpus as a `datasets.DatasetDict` (train/valid/test), or a ZettError."""
     import datasets
+    import pyarrow
 
     root = default_corpus_dir() if str(path_or_default) == "default" else Path(path_or_default)
     if (root / "dataset_dict.json").is_file():  # a plain saved DatasetDict
-        return datasets.load_from_disk(str(root))
-    if not is_prepared(root) or not (root / "dataset").is_dir():
+        where = root
+    elif not is_prepared(root) or not (root / "dataset").is_dir():
         raise ZettError(f"corpus {root} is not prepared; run `zett prepare corpus` first")
-    return datasets.load_from_disk(str(root / "dataset"))
+    else:
+        where = root / "dataset"
+    try:
+        ds = datasets.load_from_disk(str(where))
+        for split in ds:  # touch every split's text so a damaged file fails here, not mid-run
+            _ = ds[split][:1]["text"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, pyarrow.ArrowException) as e:
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ZettError(
+            f"corpus {where}: damaged or not a saved DatasetDict with a text column ({first}); "
+            "rebuild it (`zett prepare corpus --force`)"
+        ) from e
+    return ds
 
 
 def texts_for(split: str, lang: str, max_bytes: int, corpus: Any = "default") -> list[str]:

@@ -115,7 +115,7 @@ def load_hypernet(directory: Path) -> tuple[Hypernet, dict, dict]:
     try:
         apply_dict(cfg, meta["hypernet"], "hypernet.")
         dims = HypernetDims(**meta["dims"])
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:  # AttributeError: a section not a dict
         raise ZettError(f"{Path(directory) / META}: missing or bad field ({e})") from e
     try:
         params = unflatten({k: jnp.asarray(v) for k, v in flat.items()})

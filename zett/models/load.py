@@ -494,7 +494,7 @@ def with_vocab_size(module: nn.Module, vocab_size: int) -> nn.Module:
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """All tensors of a HF directory (single file or sharded index) and tensor → file name."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     index = path / "model.safetensors.index.json"
     if index.is_file():
@@ -513,10 +513,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
         file = path / name
         if not file.is_file():
             raise ZettError(f"{file}: shard listed in {index.name} is missing")
-        with safe_open(str(file), framework="flax") as f:  # flax: bf16 survives
-            for key in f.keys():  # noqa: SIM118 (safe_open is not iterable)
-                state[key] = np.asarray(f.get_tensor(key))
-                source[key] = str(file)
+        try:
+            with safe_open(str(file), framework="flax") as f:  # flax: bf16 survives
+                for key in f.keys():  # noqa: SIM118 (safe_open is not iterable)
+                    state[key] = np.asarray(f.get_tensor(key))
+                    source[key] = str(file)
+        except (SafetensorError, OSError, ValueError, TypeError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ZettError(f"{file}: unreadable safetensors ({first}); re-create the file") from e
     return state, source
 
 
@@ -530,17 +534,23 @@ def load_model(path: str | Path, dtype: Any = "float32", remat: bool = False) ->
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ZettError(f"{path}: no config.json; give a Hugging Face model directory")
+    from huggingface_hub.errors import StrictDataclassError  # transformers 5 field checks
+
     try:
         hf_config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except (ValueError, KeyError, OSError) as e:
-        raise ZettError(f"{path / 'config.json'}: transformers cannot read it ({e})") from e
+    except (ValueError, KeyError, OSError, TypeError, AttributeError, StrictDataclassError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ZettError(f"{path / 'config.json'}: transformers cannot read it ({first})") from e
     family = family_of(hf_config)
     state, source = _read_safetensors(path)
     state, source = _normalize_keys(family, state), _normalize_keys(family, source)
     head, pooler = _infer_bert_parts(state) if family == "bert" else (None, None)
-    module = config_from_hf(
-        hf_config, dtype=dtype, remat=remat, has_lm_head=head, has_pooler=pooler
-    )
+    try:
+        module = config_from_hf(
+            hf_config, dtype=dtype, remat=remat, has_lm_head=head, has_pooler=pooler
+        )
+    except (TypeError, ValueError, AttributeError) as e:  # a field of the wrong type
+        raise ZettError(f"{path / 'config.json'}: a field has a bad value ({e})") from e
     params = params_from_hf_state(family, hf_config, state, source=source, module=module)
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.dtype(dtype)), params)
     return LoadedModel(

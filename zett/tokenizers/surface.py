@@ -136,6 +136,24 @@ def _config_path(path: Path) -> Path:
     return path
 
 
+def _check_unique(file: Path, vocab: dict | list) -> None:
+    """Refuse two tokens with one id (BPE/WordPiece) or one token twice (Unigram): the
+    library accepts both and then silently drops one, which shifts every embedding row."""
+    if isinstance(vocab, dict):
+        keys = [i for i in vocab.values() if isinstance(i, int)]
+        what = "id"
+    else:
+        keys = [e[0] for e in vocab if isinstance(e, list | tuple) and e and isinstance(e[0], str)]
+        what = "token"
+    seen: set = set()
+    for k in keys:
+        if k in seen:
+            raise ZettError(
+                f"{file}: model.vocab has {what} {k!r} more than once; the file is damaged"
+            )
+        seen.add(k)
+
+
 def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
     """Load a `tokenizer.json` (or a directory holding one) with clear errors.
 
@@ -167,13 +185,15 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
         )
     if not vocab:
         raise ZettError(f"{file}: model.vocab is empty; the tokenizer has no tokens")
+    _check_unique(file, vocab)
     try:
         tok = tokenizers.Tokenizer.from_str(json.dumps(data))
     except Exception as e:  # the Rust side reports type errors as generic exceptions
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ZettError(f"{file}: the tokenizers library rejects it: {msg}") from None
     # Ids far beyond the number of tokens would make every [V, ...] table huge (a hang).
-    size, n_tokens = tok.get_vocab_size(with_added_tokens=True), len(tok.get_vocab())
+    ids = tok.get_vocab(with_added_tokens=True).values()
+    size, n_tokens = max(ids, default=-1) + 1, len(ids)
     if size > 2 * n_tokens + 1024:
         raise ZettError(
             f"{file}: token ids reach {size - 1} but there are only {n_tokens} tokens; "

@@ -12,6 +12,7 @@ so a checkpoint written on one mesh restores onto another.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from zett.atomic import disk_full
 from zett.errors import ZettError
 
 
@@ -46,14 +48,23 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state: Any, meta: dict) -> None:
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
-            ),
-            force=True,
-        )
-        self.manager.wait_until_finished()
+        try:
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                ),
+                force=True,
+            )
+            self.manager.wait_until_finished()
+        except Exception as e:
+            if not disk_full(e):
+                raise
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's orphaned writers
+            raise ZettError(
+                f"{self.directory}: disk full while saving step {step}; free space and resume "
+                "with --resume (the previous checkpoint is intact)"
+            ) from e
 
     def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restore `(state, meta)` at `step` (default: latest) shaped like `abstract_state`."""
@@ -67,10 +78,13 @@ class Checkpointer:
                     state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
                 ),
             )
-        except (ValueError, KeyError, FileNotFoundError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        except Exception as e:  # noqa: BLE001 -- tensorstore reports damaged files as bare Exception
+            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            earlier = [s for s in self.manager.all_steps() if s < step]
+            hint = f"; delete it to resume from step {max(earlier)}" if earlier else "; delete it"
             raise ZettError(
-                f"{self.directory / str(step)}: checkpoint does not match this run ({first})"
+                f"{self.directory / str(step)}: checkpoint is damaged or does not match this "
+                f"run ({first}){hint}"
             ) from e
         return restored["state"], restored["meta"]
 
@@ -79,7 +93,13 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise ZettError(f"{self.directory}: no complete checkpoint")
-        restored = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )
+        except Exception as e:  # noqa: BLE001 -- as in `restore`
+            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise ZettError(f"{self.directory / str(step)}: unreadable checkpoint ({first})") from e
         return restored["meta"]
 
     def close(self) -> None:

@@ -61,15 +61,24 @@ def sentence_agreement_loss(
 
 
 def aux_embedding_loss(
-    pred: jax.Array, shared_idx: jax.Array, target: jax.Array, shared_mask: jax.Array
+    pred: jax.Array,
+    shared_idx: jax.Array,
+    target: jax.Array,
+    shared_mask: jax.Array,
+    scale: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """MSE between predicted and original embeddings of tokens both vocabularies share.
 
     pred [N, D] predicted rows; shared_idx [S] rows of `pred`; target [S, D] the base
-    embeddings of the same tokens; shared_mask [S] which of the S slots are real.
+    embeddings of the same tokens; shared_mask [S] which of the S slots are real;
+    scale [D] (optional) divides the error per dimension — pass the base embeddings'
+    std so the loss is in standardized units and `lw` means the same for every model
+    (raw embedding values are ~1e-2, which would make the MSE vanish next to the LM loss).
     Returns (Σ per-token mean-squared error, #shared tokens).
     """
     diff = jnp.take(pred, shared_idx, axis=0) - jax.lax.stop_gradient(target)
+    if scale is not None:
+        diff = diff / jax.lax.stop_gradient(scale)
     per_token = jnp.mean(jnp.square(diff.astype(jnp.float32)), axis=-1)
     w = shared_mask.astype(jnp.float32)
     return (per_token * w).sum(), w.sum()

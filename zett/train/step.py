@@ -165,6 +165,7 @@ def make_loss_fn(
             batch["shared_idx"],
             jnp.take(frozen.base_in, batch["shared_base_ids"], axis=0),
             batch["shared_mask"],
+            scale=frozen.base_in.std(0) + 1e-6,
         )
         aux = losses.safe_div(aux_sum, aux_n)
         loss = main + lw * aux if lw > 0 else main

@@ -1,0 +1,85 @@
+"""The n-shot, MiniLM-transfer and apply-to-fine-tuned scripts run end to end (`--smoke`),
+plus the two pieces of their own logic: sentence splitting and the body graft."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.parametrize(
+    ("script", "outputs"),
+    [
+        ("nshot.py", ["nshot_smoke.csv", "nshot_smoke.md", "nshot_smoke.png"]),
+        ("minilm_transfer.py", ["minilm_transfer_smoke.csv", "minilm_transfer_smoke.png"]),
+        ("apply_finetuned.py", ["apply_finetuned_smoke.csv", "apply_finetuned_smoke.md"]),
+    ],
+)
+def test_experiment_smoke(script, outputs, tmp_path):
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), "--smoke", "--results", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "|" in proc.stdout  # printed a table
+    for name in outputs:
+        assert (out / name).stat().st_size > 0, name
+    with open(out / outputs[0]) as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(r for r in rows)
+
+
+def test_nshot_csv_has_every_eval_step(tmp_path):
+    """The n-shot CSV holds one mean row per (method, eval step) with growing token counts."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "nshot.py"), "--smoke", "--results",
+         str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "nshot_smoke.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["lang"] == "mean"]
+    for method in ("hypernet", "fvt"):
+        mine = [r for r in rows if r["method"] == method]
+        assert [int(r["step"]) for r in mine] == [0, 2, 4]
+        assert [int(r["tokens"]) for r in mine] == [0, 128, 256]  # 2 × 32 tokens per step
+
+
+def test_split_sentences():
+    sys.path.insert(0, str(ROOT))
+    from experiments.minilm_transfer import split_sentences
+
+    text = ("The first sentence is long enough to count here. Short one. "
+            "A third sentence follows\nacross a line break, still fine.\n\n"
+            "The first sentence is long enough to count here.")  # fmt: skip
+    got = split_sentences([text], 10)
+    assert got == [
+        "The first sentence is long enough to count here.",
+        "A third sentence follows across a line break, still fine.",
+    ]
+    assert split_sentences([text], 1) == got[:1]
+
+
+def test_graft_body_takes_body_from_finetuned_and_embeddings_from_transferred(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from safetensors.numpy import load_file
+
+    from experiments.apply_finetuned import graft_body
+    from tests.tiny import make_tiny_llama
+
+    a = make_tiny_llama(tmp_path / "a", seed=0)
+    b = make_tiny_llama(tmp_path / "b", seed=1)
+    out = graft_body(a, b, tmp_path / "out")
+    sa, sb, so = (load_file(str(d / "model.safetensors")) for d in (a, b, out))
+    assert set(so) == set(sa)
+    emb = "model.embed_tokens.weight"
+    assert (so[emb] == sa[emb]).all() and not (so[emb] == sb[emb]).all()
+    body = [n for n in so if n != emb]
+    assert body and all((so[n] == sb[n]).all() for n in body)
+    assert (out / "tokenizer.json").read_bytes() == (a / "tokenizer.json").read_bytes()
