@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint bench prepare clean
+.PHONY: install demo test test-fast lint bench soak prepare clean
 
 install: $(STAMP)
 
@@ -42,6 +42,9 @@ lint: install
 
 bench: prepare
 	$(BIN)/zett bench --output results/bench.json
+
+soak: install
+	$(BIN)/python experiments/soak.py --cycles 10
 
 clean:
 	rm -rf $(VENV) build *.egg-info

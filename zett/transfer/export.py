@@ -143,6 +143,12 @@ def tokenizer_config(tok, roles: dict[str, int], chat_template: str | None) -> d
         cfg.pop(f"{role}_token", None)
         if role in roles:
             cfg[f"{role}_token"] = tok.id_to_token(roles[role])
+    if "pad" not in roles:
+        # Batching needs a pad token; padded positions are masked, so eos (or unk) is safe
+        # and matches config.json's pad_token_id for decoders.
+        fallback = roles.get("eos", roles.get("unk"))
+        if fallback is not None:
+            cfg["pad_token"] = tok.id_to_token(fallback)
     if chat_template is not None:
         cfg["chat_template"] = chat_template
     return cfg
