@@ -47,7 +47,7 @@ def summarize(run: Path, out_prefix: Path) -> str:
     orig = evals[-1].get("eval/original/mean")
     line_plot(
         curves, out_prefix.with_suffix(".png"),
-        title=f"{run.name}: held-out bits per byte (dashed: original tokenizer)",
+        title=f"{run.name}: held-out bits per byte",
         hlines={"original": orig} if orig is not None else None,
     )  # fmt: skip
     langs = sorted({k.split("/")[2] for k in keys})

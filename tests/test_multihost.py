@@ -43,7 +43,7 @@ def test_two_processes_one_mesh(tmp_path):
         for pid in (0, 1)
     ]
     try:
-        logs = [p.communicate(timeout=600)[0] for p in procs]
+        logs = [p.communicate(timeout=1500)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:

@@ -22,7 +22,7 @@ WORKER = Path(__file__).with_name("multihost_worker.py")
 TOL = 1e-5  # float32, whole training step (different reduction orders across meshes)
 
 
-def run_worker(*args: str, devices: int = 8, timeout: int = 600) -> None:
+def run_worker(*args: str, devices: int = 8, timeout: int = 1800) -> None:
     """Run tests/multihost_worker.py with `devices` fake CPU devices; fail with its stderr."""
     env = dict(os.environ)
     env.update(
@@ -165,7 +165,9 @@ def test_trainer_on_mesh_and_resume_on_another(tiny_llama_dir, tiny_corpus_dir, 
         _losses(p) for p in (tmp_path / "one", runs / "m4x2", runs / "resharded")
     )
     assert sorted(ref) == sorted(sharded) == [1, 2, 3, 4] and sorted(resumed) == [3, 4]
+    # Several whole Trainer steps (Adam amplifies reduction-order noise, and the aux loss is
+    # in standardized units): 1e-5 *relative* to the loss.
     for s in ref:
-        assert abs(sharded[s] - ref[s]) < TOL, (s, sharded[s], ref[s])
+        assert abs(sharded[s] - ref[s]) < TOL * abs(ref[s]), (s, sharded[s], ref[s])
     for s in resumed:
-        assert abs(resumed[s] - ref[s]) < TOL, (s, resumed[s], ref[s])
+        assert abs(resumed[s] - ref[s]) < TOL * abs(ref[s]), (s, resumed[s], ref[s])
