@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default="outputs/zero_shot")
     p.add_argument("--results", default="results")
     p.add_argument("--force", action="store_true", help="recompute cached cells")
+    p.add_argument("--cached-only", action="store_true", help="only tabulate cached cells")
     p.add_argument("--smoke", action="store_true", help="tiny random model, seconds")
     args = p.parse_args(argv)
 
@@ -90,10 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     targets = args.targets or [n for n in SHARED if shared and (shared / n).is_dir()] + list(LOCAL)
     rows = run_cell("", "(own)", "original", texts, args)
     for label in targets:
-        target = str(local_tokenizer(label, Path(args.workdir))) if label in LOCAL else label
+        local = label in LOCAL and not args.cached_only
+        target = str(local_tokenizer(label, Path(args.workdir))) if local else label
         for method in args.methods:
             if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
                 print(f"skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
+                continue
+            cell = Path(args.results) / "zero_shot" / "cells" / f"{label}-{method}.json"
+            if args.cached_only and not cell.is_file():
                 continue
             print(f"[zero_shot] {label} × {method}", flush=True)
             rows += run_cell(target, label, method, texts, args)

@@ -102,3 +102,18 @@ def test_resume_reproduces_uninterrupted_run(tiny_llama_dir, tiny_corpus_dir, tm
     assert sorted(a) == sorted(b) == list(range(1, 9))
     for s in range(1, 9):
         assert a[s] == b[s], (s, a[s], b[s])
+
+
+@pytest.mark.parametrize("mlm", [False, True], ids=["sentence", "mlm"])
+def test_encoder_objectives_step(mlm, tiny_corpus_dir, tmp_path):
+    """Encoders: label-free sentence agreement (no MLM head) and MLM (with head)."""
+    from tests.tiny import make_tiny_bert
+
+    base = make_tiny_bert(tmp_path / "bert", mlm=mlm)
+    cfg = _cfg(base, tiny_corpus_dir, tmp_path / "run", "--train.steps", "3",
+               "--train.log_every", "1")  # fmt: skip
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.objective == ("mlm" if mlm else "sentence")
+    trainer.run()
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 3 and all(np.isfinite(list(losses.values())))

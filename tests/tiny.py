@@ -129,3 +129,33 @@ def make_tiny_corpus(path: Path) -> Path:
     dd = datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in rows.items()})
     dd.save_to_disk(str(path))
     return path
+
+
+def make_tiny_bert(path: Path, mlm: bool = False, seed: int = 0) -> Path:
+    """A 2-layer random BERT (BertModel, or BertForMaskedLM with `mlm`) + WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertModel, PreTrainedTokenizerFast
+
+    from zett.tokenizers.convert import train_tokenizer
+
+    texts = [t for ts in tiny_texts().values() for t in ts]
+    tok = train_tokenizer("wordpiece", texts, 400)
+    path.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path / "tokenizer.json"))
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+        pad_token_id=tok.token_to_id("[PAD]") or 0,
+    )
+    (BertForMaskedLM if mlm else BertModel)(cfg).save_pretrained(str(path))
+    PreTrainedTokenizerFast(
+        tokenizer_file=str(path / "tokenizer.json"),
+        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]",
+    ).save_pretrained(str(path))  # fmt: skip
+    return path

@@ -52,6 +52,10 @@ class Batch:
     vocab_ids: np.ndarray | None = None  # int32 [N] tokenizer id of each row (-1: padding)
     vocab_size: int = 0  # size of the (sampled) tokenizer's full vocabulary
     step: int = -1
+    # The same text spans tokenized by the *base* tokenizer (for the label-free `sentence`
+    # objective of encoders without an MLM head): int32 [B, T], 0-padded, and their mask.
+    ref_input_ids: np.ndarray | None = None
+    ref_attention_mask: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------- text mixture
@@ -199,6 +203,20 @@ def crop_or_pad(
     return out, mask
 
 
+def reference_rows(
+    base: BaseVocab, pieces: list[str], ids: np.ndarray, mask: np.ndarray, seq_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's text (the bytes its sampled tokens cover) re-tokenized by the base
+    tokenizer, cut to `seq_len` base tokens: [B, T] ids and mask."""
+    texts = []
+    for row, m in zip(ids, mask):
+        data = b"".join(piece_bytes(pieces[i]) for i in row[m > 0])
+        texts.append(data.decode("utf-8", errors="ignore"))
+    encs = base.tokenizer.encode_batch(texts, add_special_tokens=False)
+    rows = [crop_or_pad(e.ids, seq_len, None) for e in encs]
+    return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
+
 def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int) -> Batch:
     """The batch of training step `step` (a pure function of cfg.seed and step)."""
     rng = np.random.default_rng([cfg.seed, step])
@@ -220,6 +238,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     piece_ids, piece_lengths, sh_idx, sh_base, sh_mask = vocab_rows(
         base, row_bytes, cfg.n_token_subsample
     )
+    ref_ids, ref_mask = reference_rows(base, sampled.pieces, ids, mask, cfg.seq_len)
     row_len = np.zeros(cfg.n_token_subsample, dtype=np.int32)
     row_len[: len(real)] = [len(b) for b in row_bytes]
     logp = np.zeros(cfg.n_token_subsample, dtype=np.float32)
@@ -239,6 +258,8 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
         vocab_ids=vocab_ids,
         vocab_size=sampled.vocab_size,
         step=step,
+        ref_input_ids=ref_ids,
+        ref_attention_mask=ref_mask,
     )
 
 
