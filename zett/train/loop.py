@@ -266,7 +266,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         # Multi-host: every process runs the same loop; only process 0 writes logs/exports.
         lead = jax.process_index() == 0
-        log = (self.out / "metrics.jsonl").open("a") if lead else open(os.devnull, "w")
+        log = (self.out / "metrics.jsonl" if lead else Path(os.devnull)).open("a")
         schedule = step_lib.learning_rate_schedule(tc)
         bar = tqdm(
             total=tc.steps,
