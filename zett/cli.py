@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except ZettError as e:
         print(f"error: {e}", file=sys.stderr)
+        # Libraries may leave failed background work behind (e.g. orbax's async reads of a
+        # damaged checkpoint); its "Exception ignored in ..." noise at interpreter shutdown
+        # would bury the one line above, so it is silenced once the error is reported.
+        sys.unraisablehook = lambda _unraisable: None
         return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
