@@ -78,6 +78,18 @@ def bench_table(path: Path) -> str:
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
         )
         lines.append(f"| {name} | {text} |")
+    meshes = data["benchmarks"].get("memory", {}).get("meshes", {})
+    if meshes:
+        lines += [
+            "",
+            "Llama-3-8B-sized base + hypernet, compiled memory per device (8 fake CPU "
+            "devices, `experiments/bench_memory.py`):",
+            "",
+            "| mesh (data×fsdp×model) | arguments GiB | temporaries GiB |",
+            "|---|---|---|",
+        ]
+        for mesh, m in meshes.items():
+            lines.append(f"| {mesh} | {m['argument_gib']:.1f} | {m['temp_gib']:.1f} |")
     return "\n".join(lines)
 
 
