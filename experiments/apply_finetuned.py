@@ -197,13 +197,11 @@ def smoke(args) -> int:
     import tempfile
 
     from experiments.nshot import random_hypernet
-    from tests.tiny import make_tiny_corpus, make_tiny_llama, make_tokenizer
+    from tests.tiny import make_tiny_corpus, make_tiny_pair
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = make_tiny_llama(tmp / "base")
-        target = tmp / "target"
-        make_tokenizer(target, vocab_size=400)
+        base, target = make_tiny_pair(tmp)
         corpus = make_tiny_corpus(tmp / "corpus")
         args.base, args.hypernet = str(base), str(random_hypernet(base, tmp / "hypernet"))
         args.workdir, args.ft_steps, args.ft_lr, args.ft_lang = str(tmp / "work"), 4, 1e-3, "code"

@@ -202,13 +202,11 @@ def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus + random hypernet (what tests run)."""
     import tempfile
 
-    from tests.tiny import make_tiny_corpus, make_tiny_llama, make_tokenizer
+    from tests.tiny import make_tiny_corpus, make_tiny_pair
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = make_tiny_llama(tmp / "base")
-        target = tmp / "target"
-        make_tokenizer(target, vocab_size=400)
+        base, target = make_tiny_pair(tmp)
         corpus = make_tiny_corpus(tmp / "corpus")
         args.base, args.hypernet = str(base), str(random_hypernet(base, tmp / "hypernet"))
         args.workdir, args.steps, args.eval_every = str(tmp / "work"), 4, 2

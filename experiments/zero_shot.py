@@ -124,14 +124,12 @@ def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus (what tests run)."""
     import tempfile
 
-    from tests.tiny import make_tiny_llama, make_tokenizer, tiny_texts
+    from tests.tiny import make_tiny_pair, tiny_texts
     from zett.eval.compare import compare_methods, format_table, write_csv
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = make_tiny_llama(tmp / "base")
-        target = tmp / "target"
-        make_tokenizer(target, vocab_size=400)
+        base, target = make_tiny_pair(tmp)
         texts = {k: v[:3] for k, v in tiny_texts().items()}
         rows = compare_methods(str(base), str(target), ["fvt", "lexical", "mean"], texts, tmp)
         write_csv(rows, Path(args.results) / "zero_shot_smoke.csv")

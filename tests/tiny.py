@@ -117,6 +117,14 @@ def make_tiny_llama(path: Path, vocab_size: int = 512, seed: int = 0) -> Path:
     return path
 
 
+def make_tiny_pair(root: Path) -> tuple[Path, Path]:
+    """A tiny base model dir and an unseen 400-token target tokenizer dir under `root`."""
+    base = make_tiny_llama(root / "base")
+    target = root / "target"
+    make_tokenizer(target, vocab_size=400)
+    return base, target
+
+
 def make_tiny_corpus(path: Path) -> Path:
     """A saved DatasetDict (train/valid/test; columns text, lang, source)."""
     import datasets
