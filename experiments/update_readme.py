@@ -39,8 +39,11 @@ SECTIONS = [
         "title": "n-shot: continued training after transfer",
         "table": "results/nshot.md",
         "plot": "results/nshot.png",
-        "command": "python experiments/nshot.py",
-        "what": "bits per byte vs continued-training tokens, hypernet vs FVT initialization.",
+        "command": "python experiments/nshot.py --methods hypernet fvt --steps 30 "
+        "--eval-every 10 --lr 3e-4",
+        "what": "SmolLM2 → llama2, embeddings-only continued training (4 × 128 tokens per step); "
+        "mean bits per byte on the valid split (en + python, 2,000 bytes each) vs step. "
+        "9 min on the 2-core CPU.",
     },
     {
         "title": "all-MiniLM-L6-v2: sentence-embedding agreement after transfer",
