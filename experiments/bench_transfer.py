@@ -62,14 +62,15 @@ def run(quick: bool = False) -> dict:
         import jax.numpy as jnp
         import numpy as np
 
-        from zett.tokenizers.decompose import Decomposition
-        from zett.transfer.baselines import predict_by_length
+        from zett.transfer.predict import predict_vocab
 
         sel = np.random.default_rng(0).permutation(n_target)[:QUICK_TOKENS]
-        sub = Decomposition(decomp.ids[sel], decomp.lengths[sel], 0)
         module, hparams = _loaded_hypernet(hn_dir)
         logp = np.zeros(len(sel), np.float32)
-        predict_by_length(module, hparams, sub, jnp.asarray(base_in), None, logp, 4096, False)
+        predict_vocab(
+            module, hparams, decomp.ids[sel], decomp.lengths[sel], jnp.asarray(base_in), None,
+            logp, 4096, False,
+        )  # fmt: skip
         t_hypernet = (time.perf_counter() - t0) * n_target / len(sel)
     else:
         new = METHODS["hypernet"](inputs)

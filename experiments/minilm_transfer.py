@@ -66,12 +66,10 @@ def split_sentences(
 
 def local_target(name: str, workdir: Path, texts: list[str], vocab: int = 16000) -> Path:
     """Train (once) a WordPiece or Unigram tokenizer on `texts`; returns its directory."""
-    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+    from zett.tokenizers.convert import cached_tokenizer
 
-    out = workdir / "tokenizers" / name / "tokenizer.json"
-    if not out.is_file():
-        save_tokenizer(train_tokenizer(LOCAL[name], texts, vocab, byte_level=False), out)
-    return out.parent
+    out = workdir / "tokenizers" / name
+    return cached_tokenizer(out, LOCAL[name], lambda: texts, vocab, byte_level=False)
 
 
 def run_target(base: str, target: str, label: str, methods, sentences, args, options) -> list[dict]:

@@ -65,13 +65,13 @@ def random_hypernet(base_dir: Path, out: Path) -> Path:
 def local_target(workdir: Path, corpus="default") -> Path:
     """A 16k SentencePiece-style BPE on corpus en + python text (when ../shared is absent)."""
     from zett.data.corpus import texts_for
-    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+    from zett.tokenizers.convert import cached_tokenizer
 
-    out = workdir / "tokenizers" / "local-bpe-16k" / "tokenizer.json"
-    if not out.is_file():
-        texts = [t for lang in ("en", "python") for t in texts_for("train", lang, 2_000_000)]
-        save_tokenizer(train_tokenizer("bpe", texts, 16000, byte_level=False), out)
-    return out.parent
+    def texts() -> list[str]:
+        return [t for lang in ("en", "python") for t in texts_for("train", lang, 2_000_000)]
+
+    out = workdir / "tokenizers" / "local-bpe-16k"
+    return cached_tokenizer(out, "bpe", texts, 16000, byte_level=False)
 
 
 def run_method(method: str, target: str, args, corpus="default") -> list[dict]:

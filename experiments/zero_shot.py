@@ -36,13 +36,12 @@ LANGS = ["en", "de", "ru", "python"]
 def local_tokenizer(name: str, workdir: Path) -> Path:
     """Train (once) a 16k SentencePiece-style BPE on corpus text of the given languages."""
     from zett.data.corpus import texts_for
-    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+    from zett.tokenizers.convert import cached_tokenizer
 
-    out = workdir / "tokenizers" / name / "tokenizer.json"
-    if not out.is_file():
-        texts = [t for lang in LOCAL[name] for t in texts_for("train", lang, 3_000_000)]
-        save_tokenizer(train_tokenizer("bpe", texts, 16000, byte_level=False), out)
-    return out.parent
+    def texts() -> list[str]:
+        return [t for lang in LOCAL[name] for t in texts_for("train", lang, 3_000_000)]
+
+    return cached_tokenizer(workdir / "tokenizers" / name, "bpe", texts, 16000, byte_level=False)
 
 
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:

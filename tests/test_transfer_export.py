@@ -98,7 +98,6 @@ def test_length_grouped_prediction_equals_padded(tiny_llama_dir, hypernet_dir):
     from zett.hypernet.io import load_hypernet
     from zett.models.load import get_embeddings, load_model
     from zett.tokenizers.decompose import Decomposition
-    from zett.transfer.baselines import predict_by_length
     from zett.transfer.predict import predict_vocab
 
     module, params, _ = load_hypernet(hypernet_dir)
@@ -111,9 +110,11 @@ def test_length_grouped_prediction_equals_padded(tiny_llama_dir, hypernet_dir):
     ids[np.arange(p)[None, :] >= lengths[:, None]] = 0
     d = Decomposition(ids, lengths, 0)
     logp = np.zeros(len(d.lengths), np.float32)
-    grouped = predict_by_length(module, params, d, base_in, None, logp, 128, False)
-    padded = predict_vocab(module, params, d.ids, d.lengths, base_in, block=128, progress=False)
-    np.testing.assert_allclose(grouped.input, padded.input, atol=1e-5)
+    # predict_vocab groups tokens by piece count and trims the ids; one padded call is the
+    # reference.
+    grouped = predict_vocab(module, params, d.ids, d.lengths, base_in, None, logp, 128, False)
+    padded, _, _ = module.apply({"params": params}, d.ids, d.lengths, base_in, None, logp)
+    np.testing.assert_allclose(grouped.input, padded, atol=1e-5)
 
 
 def test_export_contents(exported, target_path):

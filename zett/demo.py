@@ -28,16 +28,13 @@ def local_target(workdir: Path) -> Path:
     """A Llama-2-style (SentencePiece BPE + byte fallback) 16k tokenizer trained on the
     corpus' train split: unseen by the hypernet, available without ../shared."""
     from zett.data.corpus import load_corpus
-    from zett.tokenizers.convert import save_tokenizer, train_tokenizer
+    from zett.tokenizers.convert import cached_tokenizer
 
-    out = workdir / "local-spm-16k" / "tokenizer.json"
-    if out.is_file():
-        return out.parent
-    train = load_corpus()["train"]
-    texts = [train[i]["text"] for i in range(0, len(train), max(1, len(train) // 3000))]
-    tok = train_tokenizer("bpe", texts, 16000, byte_level=False)
-    save_tokenizer(tok, out)
-    return out.parent
+    def texts() -> list[str]:
+        train = load_corpus()["train"]
+        return [train[i]["text"] for i in range(0, len(train), max(1, len(train) // 3000))]
+
+    return cached_tokenizer(workdir / "local-spm-16k", "bpe", texts, 16000, byte_level=False)
 
 
 def generate(model_dir: Path, prompt: str, max_new_tokens: int = 16) -> str:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +201,23 @@ def save_tokenizer(tok: tokenizers.Tokenizer, path: str | Path) -> Path:
         path = path / "tokenizer.json"
     atomic_write_text(path, tok.to_str())
     return path
+
+
+def cached_tokenizer(
+    directory: str | Path,
+    kind: str,
+    texts: Callable[[], Iterable[str]],
+    vocab_size: int,
+    *,
+    byte_level: bool = True,
+) -> Path:
+    """`directory` holding a tokenizer.json trained once with `train_tokenizer`.
+
+    `texts` is only called when the tokenizer must be trained, so callers can pass a
+    function that reads a corpus lazily. Returns the directory.
+    """
+    directory = Path(directory)
+    if not (directory / "tokenizer.json").is_file():
+        tok = train_tokenizer(kind, texts(), vocab_size, byte_level=byte_level)
+        save_tokenizer(tok, directory / "tokenizer.json")
+    return directory

@@ -347,6 +347,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
 
     from zett.hypernet.io import check_base, check_params, load_hypernet
     from zett.train.checkpoint import embedding_fingerprint
+    from zett.transfer.predict import predict_vocab
 
     directory = inputs.options.get("hypernet")
     if not directory:
@@ -356,10 +357,12 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
     check_base(meta, embedding_fingerprint(base_in), Path(directory))
     check_params(module, params, base_in, base_out, Path(directory))
     d = inputs.decomposition(module.dims.max_pieces)
-    pred = predict_by_length(
+    # predict_vocab sorts tokens by piece count and trims each block to its longest token.
+    pred = predict_vocab(
         module,
         params,
-        d,
+        d.ids,
+        d.lengths,
         jnp.asarray(base_in, jnp.float32),
         None if base_out is None else jnp.asarray(base_out, jnp.float32),
         target_logprobs(inputs.target_tokenizer, inputs.n_target),
@@ -367,43 +370,6 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
         progress=bool(inputs.options.get("progress", True)),
     )
     return NewEmbeddings(pred.input, pred.output, pred.bias)
-
-
-def predict_by_length(module, params, d: Decomposition, base_in, base_out, logp, block, progress):
-    """`predict_vocab` over tokens grouped by piece count, each group cut to its length.
-
-    The encoder masks absent pieces as attention keys, so position 0's output only depends
-    on the first `L` pieces (and `pos_emb[:L]`, which the module slices for trimmed ids):
-    running a group of `L`-piece tokens with `[N, L]` ids gives the padded `[N, P]` result at
-    `L / P` of the cost (Qwen3 into SmolLM2: mean 2.5 of 7 pieces). Not with
-    `vocab_attention`, whose result depends on which tokens share a block, nor for empty
-    tokens (no valid key at all): those run padded as one group.
-    """
-    from zett.transfer.predict import PredictedEmbeddings, predict_vocab
-
-    full = d.ids.shape[1]
-    if module.cfg.vocab_attention:
-        groups = {full: np.arange(len(d.lengths))}
-    else:
-        keys = np.where(d.lengths == 0, full, d.lengths)
-        groups = {int(k): np.flatnonzero(keys == k) for k in np.unique(keys)}
-    parts = {}
-    for length, idx in groups.items():
-        parts[length] = (idx, predict_vocab(
-            module, params, d.ids[idx, :length], d.lengths[idx], base_in, base_out,
-            unigram_logprobs=logp[idx], block=block, progress=progress,
-        ))  # fmt: skip
-
-    def gather(field: str):
-        first = getattr(next(iter(parts.values()))[1], field)
-        if first is None:
-            return None
-        out = np.zeros((len(d.lengths), *first.shape[1:]), np.float32)
-        for idx, pred in parts.values():
-            out[idx] = getattr(pred, field)
-        return out
-
-    return PredictedEmbeddings(gather("input"), gather("output"), gather("bias"))
 
 
 def target_logprobs(tok: tokenizers.Tokenizer, n: int) -> np.ndarray:
