@@ -59,7 +59,7 @@ def load_base(cfg: Config) -> BaseBundle:
     tokenizer = load_tokenizer(path / "tokenizer.json")
     base_in, base_out, _ = get_embeddings(loaded, loaded.params)
     mask_emb = None
-    roles = special_roles(tokenizer, _tokenizer_config(path))
+    roles = special_roles(tokenizer)  # reads the tokenizer_config.json load_tokenizer attached
     if "mask" in roles and roles["mask"] < base_in.shape[0]:
         mask_emb = base_in[roles["mask"]]
     frozen = step_lib.Frozen(
@@ -69,11 +69,6 @@ def load_base(cfg: Config) -> BaseBundle:
         mask_embedding=mask_emb,
     )
     return BaseBundle(loaded, tokenizer, frozen, embedding_fingerprint(base_in), path)
-
-
-def _tokenizer_config(path: Path) -> dict | None:
-    file = path / "tokenizer_config.json"
-    return json.loads(file.read_text()) if file.is_file() else None
 
 
 def resolve_objective(cfg: Config, loaded: Any) -> str:
