@@ -11,10 +11,10 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize("script", ["zero_shot.py", "train_curve.py"])
+@pytest.mark.parametrize("script", ["zero_shot.py", "train_curve.py", "ablations.py"])
 def test_experiment_smoke(script, tmp_path):
     out = tmp_path / "results"
-    args = ["--results", str(out)] if script == "zero_shot.py" else ["--out", str(out / "tc")]
+    args = ["--results", str(out)] if script != "train_curve.py" else ["--out", str(out / "tc")]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / script), "--smoke", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=900,

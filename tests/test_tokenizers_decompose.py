@@ -180,3 +180,20 @@ def test_real_into_llama2_and_minilm(shared_tokenizers, minilm_dir, smollm2_dir,
         check_decomposition(tok, base, sample=1500)
     smol = load_tokenizer(smollm2_dir)
     check_decomposition(smol, load_tokenizer(shared_tokenizers / "llama2"), sample=1500)
+
+
+def test_shared_tokens_skip_rows_the_base_never_writes(minilm_dir, shared_tokenizers) -> None:
+    """Llama-2's continuation "." has the bytes of WordPiece "##.", but BERT always writes
+    "." (punctuation is its own word): with the decomposition, "." maps to "." or nothing."""
+    bert = load_tokenizer(minilm_dir)
+    llama = load_tokenizer(shared_tokenizers / "llama2")
+    tf, bf = surface_forms(llama), surface_forms(bert)
+    dot = llama.token_to_id(".")
+    t, b = shared_tokens(tf, bf)
+    assert bert.id_to_token(int(b[list(t).index(dot)])) == "##."  # bytes alone: the junk row
+    d = decompose(tf, bert, 4)
+    t2, b2 = shared_tokens(tf, bf, decomposition=d)
+    assert dot not in set(t2.tolist())
+    assert 0 < len(t) - len(t2) < 0.05 * len(t)  # words ("▁the" ↔ "the") are still shared
+    the = llama.token_to_id("▁the")
+    assert bert.id_to_token(int(b2[list(t2).index(the)])) == "the"

@@ -75,6 +75,7 @@ class TrainConfig:
     objective: str = "auto"  # auto | clm | mlm | sentence
     bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)
     eval_every: int = 100
+    eval_at_start: bool = True  # also evaluate at step 0 (the FVT init when heads are zero)
     eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2"])
     eval_bytes: int = 20000  # validation bytes per language per eval
     save_every: int = 100

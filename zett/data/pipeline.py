@@ -154,7 +154,7 @@ def vocab_rows(
     piece_lengths = np.zeros(n_rows, dtype=np.int32)
     piece_ids[:n] = np.asarray(dec.ids)[:, : base.max_pieces]
     piece_lengths[:n] = np.asarray(dec.lengths)
-    t_ids, b_ids = shared_tokens(forms, base.forms)
+    t_ids, b_ids = shared_tokens(forms, base.forms, decomposition=dec)
     t_ids, b_ids = np.asarray(t_ids)[:n_rows], np.asarray(b_ids)[:n_rows]
     k = len(t_ids)
     shared_idx = np.zeros(n_rows, dtype=np.int32)
@@ -374,7 +374,7 @@ def fixed_tokenizer_batches(
     base_forms = surface_forms(base_tokenizer)
     v = len(forms)
     dec = decompose(forms, base_tokenizer, max_pieces)
-    t_ids, b_ids = (np.asarray(a) for a in shared_tokens(forms, base_forms))
+    t_ids, b_ids = (np.asarray(a) for a in shared_tokens(forms, base_forms, decomposition=dec))
     shared_idx = np.zeros(v, dtype=np.int32)
     shared_base = np.zeros(v, dtype=np.int32)
     shared_mask = np.zeros(v, dtype=bool)

@@ -220,13 +220,22 @@ def decompose(
 
 
 def shared_tokens(
-    target: SurfaceForms, base: SurfaceForms, n_rows: int | None = None
+    target: SurfaceForms,
+    base: SurfaceForms,
+    n_rows: int | None = None,
+    decomposition: Decomposition | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(target_ids, base_ids) int32 [K] of tokens with equal canonical bytes and special flag.
 
     Base ids are < min(len(base), n_rows) so they index an embedding matrix of `n_rows`
     rows safely. Among base tokens with the same bytes a regular token beats a `<0xNN>`
     byte-fallback piece, then the lowest id wins.
+
+    With the target's `decomposition` through the base tokenizer, a pair is dropped when
+    the base tokenizer itself writes those bytes as one *other* token: equal bytes, but not
+    the row the base model learned for them. Example: WordPiece splits punctuation off as
+    its own word, so Llama-2's continuation "." is "." to BERT, and "##." (same canonical
+    bytes) is a row BERT never trained.
     """
     limit = len(base) if n_rows is None else min(len(base), n_rows)
     fallback = base.is_byte_fallback
@@ -239,8 +248,12 @@ def shared_tokens(
         if prev is None or (fallback is not None and fallback[prev] and not fallback[j]):
             lookup[k] = j
     t_ids, b_ids = [], []
+    # With max_pieces = 1 every decomposition is truncated to one piece: no evidence then.
+    check = decomposition is not None and decomposition.ids.shape[1] > 1
     for i, key in enumerate(target.canonical()):
         j = lookup.get((key, bool(target.is_special[i]))) if key else None
+        if j is not None and check and decomposition.lengths[i] == 1:
+            j = j if decomposition.ids[i, 0] == j else None
         if j is not None:
             t_ids.append(i)
             b_ids.append(j)

@@ -273,7 +273,7 @@ class Trainer:
         last: dict = {}
         compiled: set[int] = set()
         try:
-            if self.start_step == 0 and tc.eval_every > 0:
+            if self.start_step == 0 and tc.eval_every > 0 and tc.eval_at_start:
                 self._log(log, {"step": 0, **self._evaluate()})
             for step in range(self.start_step, end):
                 identity = step < tc.identity_steps

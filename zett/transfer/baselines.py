@@ -117,22 +117,24 @@ def build_inputs(
     base_forms = surface_forms(base_tokenizer)
     target_forms = surface_forms(target_tokenizer)
     n_rows = int(get_embeddings(base, base.params)[0].shape[0])
-    shared = shared_tokens(target_forms, base_forms, n_rows)
     special = map_special_tokens(target_forms, base_forms)
     t_roles, b_roles = target_forms.roles, base_forms.roles
     if "eos" in t_roles and "eos" in b_roles:  # a bos-and-eos token (GPT's <|endoftext|>)
         special[t_roles["eos"]] = b_roles["eos"]  # acts as eos: generation stops on it
     special = {t: b for t, b in special.items() if b < n_rows}
-    return TransferInputs(
+    inputs = TransferInputs(
         base=base,
         base_tokenizer=base_tokenizer,
         base_forms=base_forms,
         target_tokenizer=target_tokenizer,
         target_forms=target_forms,
-        shared=shared,
+        shared=(np.zeros(0, np.int32), np.zeros(0, np.int32)),
         special=special,
         options=dict(options or {}),
     )
+    # Shared = equal bytes *and* the base tokenizer writes them with that very token.
+    inputs.shared = shared_tokens(target_forms, base_forms, n_rows, inputs.decomposition())
+    return inputs
 
 
 # ------------------------------------------------------------------------- the registry
