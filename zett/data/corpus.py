@@ -489,12 +489,82 @@ def _print_sizes(sizes: dict[str, dict[str, int]]) -> None:
 # ------------------------------------------------------------------------------ loading
 
 
+class TextTable:
+    """One split of a portable corpus: the slice of `datasets.Dataset` that zett uses
+    (`t["lang"]` → column, `t[i]` → row dict, `t[:k]` → dict of columns, `select`,
+    `column_names`, iteration), over plain Python rows. No pyarrow needed."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.column_names = list(rows[0]) if rows else ["text", "lang"]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return [r[key] for r in self.rows]
+        if isinstance(key, slice):
+            part = self.rows[key]
+            return {c: [r[c] for r in part] for c in self.column_names}
+        return self.rows[int(key)]
+
+    def select(self, indices: Any) -> TextTable:
+        return TextTable([self.rows[int(i)] for i in indices])
+
+
+def write_portable(out: str | Path, corpus: Any = "default") -> Path:
+    """Write the corpus as `{split}.jsonl.gz` (+ manifest) under `out`: a compact copy that
+    `load_corpus(out)` reads without `datasets`/pyarrow (e.g. on a bare GPU machine)."""
+    ds = corpus if hasattr(corpus, "keys") else load_corpus(corpus)
+    src = default_corpus_dir() if str(corpus) == "default" else None
+    out = Path(out)
+    with atomic_dir(out, overwrite=True) as tmp:
+        for split in ds.keys():
+            part = ds[split]
+            cols = [c for c in ("text", "lang", "doc_id") if c in part.column_names]
+            with gzip.open(tmp / f"{split}.jsonl.gz", "wt", encoding="utf-8") as f:
+                for row in part:
+                    f.write(json.dumps({c: row[c] for c in cols}, ensure_ascii=False) + "\n")
+        if src is not None and (src / "manifest.json").is_file():
+            atomic_write_text(tmp / "manifest.json", (src / "manifest.json").read_text())
+        atomic_write_text(tmp / COMPLETE_MARKER, "ok\n")
+    return out
+
+
+def _load_portable(root: Path) -> dict[str, TextTable]:
+    tables = {}
+    for path in sorted(root.glob("*.jsonl.gz")):
+        split = path.name.removesuffix(".jsonl.gz")
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            if rows and not all(isinstance(r.get("text"), str) for r in rows):
+                raise ValueError("a row without a text string")
+        except (OSError, EOFError, ValueError) as e:
+            raise ZettError(
+                f"corpus {path}: damaged portable split ({str(e)[:200] or type(e).__name__}); "
+                "write it again (`zett prepare corpus --portable DIR`)"
+            ) from e
+        tables[split] = TextTable(rows)
+    return tables
+
+
 def load_corpus(path_or_default: str | Path = "default"):
-    """The prepared corpus as a `datasets.DatasetDict` (train/valid/test), or a ZettError."""
+    """The prepared corpus as a `datasets.DatasetDict` (train/valid/test), or a ZettError.
+
+    A portable corpus (a folder of `{split}.jsonl.gz`, `write_portable`) loads as a dict of
+    `TextTable`s instead, without importing `datasets`.
+    """
+    root = default_corpus_dir() if str(path_or_default) == "default" else Path(path_or_default)
+    if (root / "train.jsonl.gz").is_file():
+        return _load_portable(root)
     import datasets
     import pyarrow
 
-    root = default_corpus_dir() if str(path_or_default) == "default" else Path(path_or_default)
     if (root / "dataset_dict.json").is_file():  # a plain saved DatasetDict
         where = root
     elif not is_prepared(root) or not (root / "dataset").is_dir():
