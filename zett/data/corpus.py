@@ -523,7 +523,7 @@ def write_portable(out: str | Path, corpus: Any = "default") -> Path:
     src = default_corpus_dir() if str(corpus) == "default" else None
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
-        for split in ds.keys():
+        for split in ds:
             part = ds[split]
             cols = [c for c in ("text", "lang", "doc_id") if c in part.column_names]
             with gzip.open(tmp / f"{split}.jsonl.gz", "wt", encoding="utf-8") as f:
