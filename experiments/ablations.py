@@ -3,6 +3,7 @@
     python experiments/ablations.py                   # trains what is missing, writes results/ablations.*
     python experiments/ablations.py --until 100       # compare every variant after 100 steps
     python experiments/ablations.py --cached-only     # tables/plot from results/ablations/ only
+    python experiments/ablations.py --zero-shot no_noise   # full schedule, test-split table
     python experiments/ablations.py --smoke           # tiny models, seconds (tests)
 
 Each variant is a config in configs/ that changes one thing of `configs/smollm2_cpu.yaml`:
@@ -30,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))  # zero_shot.py's cells and targets
 
 VARIANTS = {
     "default": ("configs/smollm2_cpu.yaml", "the shipped CPU recipe"),
@@ -163,17 +165,91 @@ def tabulate(results: list[dict], out_prefix: Path) -> str:
     return table
 
 
+def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_only: bool):
+    """Test-split zero-shot rows (zero_shot.py's protocol) of a variant trained to the end of
+    its schedule. `default`'s cells are the main zero-shot table's hypernet cells."""
+    import zero_shot
+
+    from zett.config import load_config
+    from zett.data.corpus import texts_for
+
+    cfg = load_config(ROOT / VARIANTS[name][0])
+    run = Path(cfg.train.output_dir)
+    root = results_dir if name == "default" else results_dir / "ablations" / name
+    hypernet = run / "hypernet"
+    if name == "default" and not (hypernet / "hypernet.json").is_file():
+        hypernet = ROOT / "hypernets" / "smollm2"  # the shipped export of the same recipe
+    need = [
+        t for t in targets if not (root / "zero_shot" / "cells" / f"{t}-hypernet.json").is_file()
+    ]
+    if need and cached_only:
+        print(f"skipping {name}: no cached zero-shot cells for {', '.join(need)}", file=sys.stderr)
+        return []
+    if need and not (hypernet / "hypernet.json").is_file():
+        train_until(cfg, cfg.train.steps)
+    args = argparse.Namespace(
+        base="smollm2", hypernet=str(hypernet), results=str(root), force=False,
+        workdir=str(ROOT / "outputs" / "zero_shot"),
+    )  # fmt: skip
+    texts = {lang: texts_for("test", lang, 4000) for lang in zero_shot.LANGS} if need else {}
+    rows = []
+    for label in targets:
+        local = label in zero_shot.LOCAL and label in need
+        target = str(zero_shot.local_tokenizer(label, Path(args.workdir))) if local else label
+        for r in zero_shot.run_cell(target, label, "hypernet", texts, args):
+            rows.append({**r, "variant": name})
+    return rows
+
+
+def tabulate_zero_shot(rows: list[dict], out_prefix: Path) -> str:
+    """Mean test-split bpb per target (rows) and variant (columns), FVT from the main table."""
+    from zett.atomic import atomic_write_text
+
+    fvt_dir = out_prefix.parent / "zero_shot" / "cells"
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    mean = {(r["variant"], r["target"]): r["bpb"] for r in rows if r["lang"] == "mean"}
+    lines = ["| target | fvt | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 2)]
+    for t in targets:
+        fvt_cell = fvt_dir / f"{t}-fvt.json"
+        fvt = next(
+            (r["bpb"] for r in json.loads(fvt_cell.read_text()) if r["lang"] == "mean"), None
+        ) if fvt_cell.is_file() else None  # fmt: skip
+        cells = [f"{mean[(v, t)]:.3f}" if (v, t) in mean else "–" for v in variants]
+        lines.append(
+            f"| {t} | {'–' if fvt is None else f'{fvt:.3f}'} | " + " | ".join(cells) + " |"
+        )
+    table = "\n".join(lines)
+    atomic_write_text(out_prefix.with_suffix(".md"), table + "\n")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--until", type=int, default=100, help="compare variants at this step")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--results", default=str(ROOT / "results"))
     p.add_argument("--cached-only", action="store_true", help="do not train; use cached cells")
+    p.add_argument(
+        "--zero-shot",
+        nargs="*",
+        metavar="VARIANT",
+        help="instead: train these variants to the end of their schedule and score their "
+        "hypernets zero-shot on the test split (zero_shot.py's protocol and targets)",
+    )
+    p.add_argument("--targets", nargs="+", default=["llama2", "qwen3", "llama3", "gpt35turbo",
+                                                     "local-de-16k"])  # fmt: skip
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args(argv)
     results_dir = Path(args.results)
     if args.smoke:
         return smoke(results_dir)
+    if args.zero_shot is not None:
+        rows = []
+        for name in ["default", *[v for v in args.zero_shot if v != "default"]]:
+            rows += zero_shot_variant(name, results_dir, args.targets, args.cached_only)
+        print(tabulate_zero_shot(rows, results_dir / "ablations_zero_shot"))
+        return 0
     cells = results_dir / "ablations"
     results = []
     for name in args.variants:
