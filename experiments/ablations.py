@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "experiments"))  # zero_shot.py's cells and targets
+sys.path.insert(0, str(ROOT / "experiments"))  # zero_shot.py, train_curve.py
 
 VARIANTS = {
     "default": ("configs/smollm2_cpu.yaml", "the shipped CPU recipe"),
@@ -44,15 +44,13 @@ VARIANTS = {
 
 def eval_record(run: Path, step: int) -> dict | None:
     """The in-loop evaluation row of `run` at `step`, if that run logged one."""
-    path = run / "metrics.jsonl"
-    if not path.is_file():
+    from train_curve import read_metrics
+
+    if not (run / "metrics.jsonl").is_file():
         return None
-    found = None
-    for line in path.read_text().splitlines():
-        rec = json.loads(line)
-        if rec.get("step") == step and any(k.startswith("eval/") for k in rec):
-            found = rec  # the last one wins (a resumed run may have logged it twice)
-    return found
+    evals, _ = read_metrics(run)
+    # The last one wins (a resumed run may have logged it twice).
+    return next((e for e in reversed(evals) if e["step"] == step), None)
 
 
 def train_until(cfg, until: int) -> float:
@@ -171,7 +169,6 @@ def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_o
     import zero_shot
 
     from zett.config import load_config
-    from zett.data.corpus import texts_for
 
     cfg = load_config(ROOT / VARIANTS[name][0])
     run = Path(cfg.train.output_dir)
@@ -191,11 +188,10 @@ def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_o
         base="smollm2", hypernet=str(hypernet), results=str(root), force=False,
         workdir=str(ROOT / "outputs" / "zero_shot"),
     )  # fmt: skip
-    texts = {lang: texts_for("test", lang, 4000) for lang in zero_shot.LANGS} if need else {}
+    texts = zero_shot.held_out_texts() if need else {}
     rows = []
     for label in targets:
-        local = label in zero_shot.LOCAL and label in need
-        target = str(zero_shot.local_tokenizer(label, Path(args.workdir))) if local else label
+        target = zero_shot.target_for(label, Path(args.workdir)) if label in need else label
         for r in zero_shot.run_cell(target, label, "hypernet", texts, args):
             rows.append({**r, "variant": name})
     return rows

@@ -31,6 +31,7 @@ SHARED = ["llama2", "llama3", "qwen3", "gpt35turbo"]
 LOCAL = {"local-de-16k": ["de"], "local-code-16k": ["python", "c", "javascript"]}
 METHODS = ["hypernet", "fvt", "lexical", "focus", "mean", "random"]
 LANGS = ["en", "de", "ru", "python"]
+MAX_BYTES = 4000  # test-split bytes scored per language
 
 
 def local_tokenizer(name: str, workdir: Path) -> Path:
@@ -42,6 +43,18 @@ def local_tokenizer(name: str, workdir: Path) -> Path:
         return [t for lang in LOCAL[name] for t in texts_for("train", lang, 3_000_000)]
 
     return cached_tokenizer(workdir / "tokenizers" / name, "bpe", texts, 16000, byte_level=False)
+
+
+def target_for(label: str, workdir: Path) -> str:
+    """What `compare_methods` takes for a target label: the trained local tokenizer's
+    directory for LOCAL ones (trained on first use), else the label itself."""
+    return str(local_tokenizer(label, workdir)) if label in LOCAL else label
+
+
+def held_out_texts(langs: list[str] = LANGS, max_bytes: int = MAX_BYTES) -> dict[str, list[str]]:
+    from zett.data.corpus import texts_for
+
+    return {lang: texts_for("test", lang, max_bytes) for lang in langs}
 
 
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", nargs="*", help="default: shared ones present + local ones")
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--langs", nargs="*", default=LANGS)
-    p.add_argument("--max-bytes", type=int, default=4000)
+    p.add_argument("--max-bytes", type=int, default=MAX_BYTES)
     p.add_argument("--workdir", default="outputs/zero_shot")
     p.add_argument("--results", default="results")
     p.add_argument("--force", action="store_true", help="recompute cached cells")
@@ -82,16 +95,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.smoke:
         return smoke(args)
-    from zett.data.corpus import texts_for
-
     t0 = time.perf_counter()
-    texts = {lang: texts_for("test", lang, args.max_bytes) for lang in args.langs}
+    texts = held_out_texts(args.langs, args.max_bytes)
     shared = assets.shared_tokenizers_dir()
     targets = args.targets or [n for n in SHARED if shared and (shared / n).is_dir()] + list(LOCAL)
     rows = run_cell("", "(own)", "original", texts, args)
     for label in targets:
-        local = label in LOCAL and not args.cached_only
-        target = str(local_tokenizer(label, Path(args.workdir))) if local else label
+        target = label if args.cached_only else target_for(label, Path(args.workdir))
         for method in args.methods:
             if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
                 print(f"skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
