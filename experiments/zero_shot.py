@@ -57,10 +57,32 @@ def held_out_texts(langs: list[str] = LANGS, max_bytes: int = MAX_BYTES) -> dict
     return {lang: texts_for("test", lang, max_bytes) for lang in langs}
 
 
+def cell_path(label: str, method: str, args) -> Path:
+    """Where a (target, method) cell is cached. The key names everything the numbers depend
+    on: a hypernet cell carries the weights' hash, and non-default --langs/--max-bytes a
+    suffix, so a cached cell is never shown for other inputs."""
+    name = f"{label}-{method}"
+    if method == "hypernet":
+        digest = weights_hash(Path(args.hypernet))
+        name = f"{label}-{args.label}" + (f"-{digest}" if digest else "")
+    if args.max_bytes != MAX_BYTES or list(args.langs) != LANGS:
+        name += f"-{args.max_bytes}-{'_'.join(args.langs)}"
+    return Path(args.results) / "zero_shot" / "cells" / f"{name}.json"
+
+
+def weights_hash(hypernet_dir: Path) -> str | None:
+    """First 10 hex digits of the weights' sha256; None when the weights are not here (an
+    ablation variant's run that was not kept: its cells can only be read as cached)."""
+    import hashlib
+
+    path = hypernet_dir / "hypernet.safetensors"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else None
+
+
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     from zett.eval.compare import compare_methods
 
-    cell = Path(args.results) / "zero_shot" / "cells" / f"{label}-{method}.json"
+    cell = cell_path(label, method, args)
     if cell.is_file() and not args.force:
         return json.loads(cell.read_text())
     rows = compare_methods(
@@ -69,6 +91,8 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     )  # fmt: skip
     for r in rows:
         r["target"] = label if method != "original" else "(own)"
+        if method == "hypernet":
+            r["method"] = args.label
     cell.parent.mkdir(parents=True, exist_ok=True)
     cell.write_text(json.dumps(rows, indent=1))
     return rows
@@ -78,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--base", default="smollm2")
     p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
+    p.add_argument("--label", default="hypernet", help="method name of the hypernet's rows")
+    p.add_argument(
+        "--also", nargs="*", default=[], metavar="LABEL=DIR",
+        help="more hypernets to add as rows (e.g. hypernet-lm200=hypernets/smollm2_lm200)",
+    )  # fmt: skip
     p.add_argument("--targets", nargs="*", help="default: shared ones present + local ones")
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--langs", nargs="*", default=LANGS)
@@ -102,15 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_cell("", "(own)", "original", texts, args)
     for label in targets:
         target = label if args.cached_only else target_for(label, Path(args.workdir))
-        for method in args.methods:
-            if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
-                print(f"skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
+        runs = [(m, args) for m in args.methods]
+        for extra in args.also if "hypernet" in args.methods else []:
+            name, _, directory = extra.partition("=")
+            runs.append(("hypernet", argparse.Namespace(**{**vars(args), "label": name,
+                                                         "hypernet": directory})))  # fmt: skip
+        for method, a in runs:
+            if method == "hypernet" and not (Path(a.hypernet) / "hypernet.json").is_file():
+                print(f"skip hypernet: no {a.hypernet}/hypernet.json", flush=True)
                 continue
-            cell = Path(args.results) / "zero_shot" / "cells" / f"{label}-{method}.json"
-            if args.cached_only and not cell.is_file():
+            if a.cached_only and not cell_path(label, method, a).is_file():
                 continue
-            print(f"[zero_shot] {label} × {method}", flush=True)
-            rows += run_cell(target, label, method, texts, args)
+            print(
+                f"[zero_shot] {label} × {a.label if method == 'hypernet' else method}", flush=True
+            )
+            rows += run_cell(target, label, method, texts, a)
     out = Path(args.results)
     write_csv(rows, out / "zero_shot.csv")
     table = format_table(rows, args.langs)

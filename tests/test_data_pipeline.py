@@ -184,3 +184,43 @@ def test_fixed_tokenizer_batches(base_tok) -> None:
     assert b.piece_ids.shape == (v, 4) and b.vocab_mask.all()
     # the base tokenizer shares every token with itself
     assert int(b.shared_mask.sum()) == v
+
+
+def test_short_first_keeps_used_tokens_and_orders_by_length() -> None:
+    from zett.data.pipeline import short_first
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n_rows = 64
+        n_real = int(rng.integers(10, n_rows + 1))
+        n_present = int(rng.integers(1, n_real + 1))
+        lengths = np.zeros(n_rows, np.int32)
+        lengths[:n_real] = rng.integers(1, 8, n_real)
+        short_rows = int(rng.integers(1, n_rows))
+        order, new_len = short_first(lengths, n_real, n_present, short_rows, 3)
+        kept = order[order >= 0]
+        assert len(set(kept.tolist())) == len(kept)  # no row twice
+        assert set(range(n_present)) <= set(kept.tolist())  # every used token is kept
+        assert new_len[:short_rows].max() <= 3
+        assert np.all(new_len[order < 0] == 0)
+        real = order >= 0
+        cut = (new_len[real] != lengths[order[real]]).sum()
+        # only used tokens that did not fit a long slot are ever cut
+        assert cut <= max(0, int((lengths[:n_present] > 3).sum()) - (n_rows - short_rows))
+
+
+def test_short_rows_batch_is_consistent(base_tok) -> None:
+    """With data.short_rows the batch's ids still point at rows with the right pieces."""
+    plain = BatchIterator(make_data(), base_tok, cfg(), max_pieces=5).batch(2)
+    c = cfg(short_rows=64, short_pieces=2)
+    short = BatchIterator(make_data(), base_tok, c, max_pieces=5).batch(2)
+    m = plain.attention_mask > 0
+    assert np.array_equal(plain.vocab_ids[plain.input_ids][m], short.vocab_ids[short.input_ids][m])
+    assert short.piece_lengths[:64].max() <= 2
+    by_id = {int(v): (plain.piece_ids[i], plain.piece_lengths[i])
+             for i, v in enumerate(plain.vocab_ids) if v >= 0}  # fmt: skip
+    for i, v in enumerate(short.vocab_ids):
+        if v >= 0 and short.piece_lengths[i] == by_id[int(v)][1]:
+            assert np.array_equal(short.piece_ids[i], by_id[int(v)][0])
+    assert np.all(short.vocab_mask[short.shared_idx[short.shared_mask]])
+    assert short.shared_mask.sum() > 0

@@ -71,12 +71,14 @@ ABLATIONS = {
     "unigram_bias": ["--hypernet.use_unigram_bias", "true", "--hypernet.prior_input", "true"],
     "vocab_attention": ["--hypernet.vocab_attention", "true"],
     "grad_accum_bf16": ["--train.grad_accum", "2", "--train.bf16", "true"],
+    "compose": ["--train.compose_steps", "2", "--train.compose_weight", "0.5"],
+    "short_rows": ["--data.short_rows", "192", "--data.short_pieces", "2"],
 }
 
 
 @pytest.mark.parametrize("name", list(ABLATIONS))
 def test_one_step_per_ablation(name, tiny_llama_dir, tiny_corpus_dir, tmp_path):
-    steps = "4" if name == "identity" else "2"
+    steps = "4" if name in ("identity", "compose") else "2"
     cfg = _cfg(
         tiny_llama_dir, tiny_corpus_dir, tmp_path / name, "--train.steps", steps,
         "--train.log_every", "1", *ABLATIONS[name],
@@ -117,3 +119,42 @@ def test_encoder_objectives_step(mlm, tiny_corpus_dir, tmp_path):
     trainer.run()
     losses = _losses(tmp_path / "run")
     assert len(losses) == 3 and all(np.isfinite(list(losses.values())))
+
+
+def test_compose_stage_learns_and_is_logged(tiny_llama_dir, tiny_corpus_dir, tmp_path):
+    """Compose steps need no LM; their held-out reconstruction error falls and is logged."""
+    cfg = _cfg(
+        tiny_llama_dir, tiny_corpus_dir, tmp_path / "c", "--train.steps", "32",
+        "--train.compose_steps", "30", "--train.compose_lr", "3e-3", "--train.log_every", "1",
+        "--train.eval_every", "30", "--train.compose_valid", "0.2",
+    )  # fmt: skip
+    Trainer(cfg, progress=False).run()
+    recs = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    stages = [r["stage"] for r in recs if "stage" in r]
+    assert stages[:30] == ["compose"] * 30 and stages[30:] == ["lm", "lm"]
+    evals = [r["eval/compose_mse"] for r in recs if "eval/compose_mse" in r]
+    assert len(evals) == 2 and evals[1] < evals[0], evals  # step 0 (= FVT) vs step 30
+    compose = [r["loss"] for r in recs if r.get("stage") == "compose"]
+    assert np.mean(compose[-5:]) < np.mean(compose[:5])
+
+
+def test_warm_start_from_exported_hypernet(tiny_llama_dir, tiny_corpus_dir, tmp_path):
+    """A fresh machine continues a run from the committed hypernet: step and tokens carry."""
+    common = ["--train.steps", "6", "--train.log_every", "1"]
+    first = _cfg(tiny_llama_dir, tiny_corpus_dir, tmp_path / "a", *common)
+    tr = Trainer(first, progress=False)
+    tr.run(until=3)
+    exported = tr.export(tmp_path / "exp")
+    _, _, meta = hypernet_io.load_hypernet(exported)
+    assert meta["step"] == 3 and meta["lm_tokens"] > 0 and meta["train_wall_s"] > 0
+    cont = _cfg(tiny_llama_dir, tiny_corpus_dir, tmp_path / "b", *common,
+                "--train.init_from", str(exported))  # fmt: skip
+    tr2 = Trainer(cont, resume=True, progress=False)
+    assert tr2.start_step == 3 and tr2.lm_tokens == meta["lm_tokens"]
+    tr2.run()
+    _, _, meta2 = hypernet_io.load_hypernet(tmp_path / "b" / "hypernet")
+    assert meta2["steps"] == 6 and meta2["lm_tokens"] > meta["lm_tokens"]
+    with pytest.raises(ZettError, match="dims"):
+        Trainer(_cfg(tiny_llama_dir, tiny_corpus_dir, tmp_path / "c", *common,
+                     "--train.init_from", str(exported), "--hypernet.num_layers", "2"),
+                progress=False)  # fmt: skip

@@ -55,6 +55,8 @@ class DataConfig:
     noise_mean: float = 1e-5  # Gumbel-style noise on unigram log-probs (reference values)
     noise_std: float = 4.0  # 0 turns the noise off (the `no_noise` ablation)
     n_token_subsample: int = 8192  # tokens of the sampled vocab the hypernet embeds per step
+    short_rows: int = 0  # of those rows, how many run at `short_pieces` positions (0: off)
+    short_pieces: int = 3  # piece positions of the short rows (the rest run at max_pieces)
     prefetch: int = 2  # batches sampled ahead in a background thread
     seed: int = 0
 
@@ -72,6 +74,12 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per optimizer step
     lw: float = 0.5  # weight of the auxiliary MSE on shared tokens (0: off)
     identity_steps: int = 0  # warm-up reproducing the original embeddings (0: no_identity)
+    compose_steps: int = 0  # first stage: rebuild base tokens from other base tokens (no LM)
+    compose_lr: float = 3e-4  # peak lr of the compose stage (own warm-up + cosine schedule)
+    compose_rows: int = 256  # base tokens per compose batch (stage and auxiliary term)
+    compose_weight: float = 0.0  # weight of the compose loss added to LM steps (0: off)
+    compose_expand_p: float = 0.3  # chance to split a BPE parent further into its parents
+    compose_valid: float = 0.02  # fraction of compose targets held out (eval/compose_mse)
     objective: str = "auto"  # auto | clm | mlm | sentence
     bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)
     eval_every: int = 100
@@ -81,6 +89,10 @@ class TrainConfig:
     save_every: int = 100
     log_every: int = 10
     output_dir: str = "runs/default"
+    # Warm start from an exported hypernet dir (e.g. the committed hypernets/smollm2): its
+    # weights, step and LM-token count; the optimizer moments start afresh. Used when the
+    # output dir has no checkpoint to resume (a fresh machine continuing a long run).
+    init_from: str = ""
     seed: int = 0
 
 

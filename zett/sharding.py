@@ -78,7 +78,16 @@ LOGICAL_RULES: dict[str, str | tuple[str, ...] | None] = {
 
 # Batch arrays by what their leading dimension counts (see `zett.train.step`).
 ROW_KEYS = ("input_ids", "attention_mask", "ref_input_ids", "ref_attention_mask")
-TOKEN_KEYS = ("piece_ids", "piece_lengths", "vocab_mask", "unigram_logprobs", "base_ids")
+TOKEN_KEYS = (
+    "piece_ids",
+    "piece_lengths",
+    "vocab_mask",
+    "unigram_logprobs",
+    "base_ids",
+    "compose_piece_ids",
+    "compose_piece_lengths",
+    "compose_base_ids",
+)
 
 
 # -- mesh -----------------------------------------------------------------------------------
@@ -213,7 +222,7 @@ def frozen_shardings(
     module: nn.Module, frozen: Any, mesh: Mesh, rules: Mapping[str, Any] = LOGICAL_RULES
 ) -> Any:
     """Shardings for `zett.train.step.Frozen`: base params by the rules, [V, D] tables as
-    ("vocab", "embed"), the [D] mask row as ("embed",)."""
+    ("vocab", "embed"), the [D] mask row and rescaler statistics as ("embed",)."""
 
     def table(x, names):
         return None if x is None else logical_sharding(x.shape, names, mesh, rules)
@@ -223,6 +232,7 @@ def frozen_shardings(
         base_in=table(frozen.base_in, ("vocab", "embed")),
         base_out=table(frozen.base_out, ("vocab", "embed")),
         mask_embedding=table(frozen.mask_embedding, ("embed",)),
+        stats=jax.tree.map(lambda x: table(x, ("embed",)), frozen.stats),
     )
 
 

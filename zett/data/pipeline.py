@@ -187,6 +187,45 @@ def subsample_vocab(
     return vocab_ids, remapped
 
 
+def short_first(
+    lengths: np.ndarray, n_real: int, n_present: int, short_rows: int, short_pieces: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row order that puts tokens of ≤ `short_pieces` pieces into the first `short_rows` rows.
+
+    Rows [0, n_present) are tokens the batch uses and are always kept; the rest are
+    random other tokens (negatives of the softmax) and fill whatever slots are left, short
+    ones first into short slots. A used token too long for a short slot goes to a long
+    slot; only if those run out is it cut to `short_pieces` pieces (counted in the
+    returned lengths). Returns (order int64 [len(lengths)]: old row per new row, -1 for
+    padding; new lengths int32).
+    """
+    n_rows = len(lengths)
+    is_long = lengths[:n_real] > short_pieces
+    present, others = np.arange(n_present), np.arange(n_present, n_real)
+    short_slots: list[int] = []
+    long_slots: list[int] = []
+    n_long = n_rows - short_rows
+    for group in (present, others):
+        for r in group[is_long[group]]:
+            if len(long_slots) < n_long:
+                long_slots.append(int(r))
+            elif group is present:
+                short_slots.append(int(r))  # cut to short_pieces below
+        for r in group[~is_long[group]]:
+            if len(short_slots) < short_rows:
+                short_slots.append(int(r))
+            elif len(long_slots) < n_long or group is present:
+                long_slots.append(int(r))
+    short = np.full(short_rows, -1, np.int64)
+    short[: min(len(short_slots), short_rows)] = short_slots[:short_rows]
+    long = np.full(n_long, -1, np.int64)
+    long[: min(len(long_slots), n_long)] = long_slots[:n_long]
+    order = np.concatenate([short, long])
+    new_len = np.where(order >= 0, lengths[np.maximum(order, 0)], 0).astype(np.int32)
+    new_len[:short_rows] = np.minimum(new_len[:short_rows], short_pieces)
+    return order, new_len
+
+
 def crop_or_pad(
     ids: Sequence[int], seq_len: int, rng: np.random.Generator | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -243,6 +282,23 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     row_len[: len(real)] = [len(b) for b in row_bytes]
     logp = np.zeros(cfg.n_token_subsample, dtype=np.float32)
     logp[: len(real)] = sampled.unigram_logprobs[real]
+    if 0 < cfg.short_rows < cfg.n_token_subsample:
+        n_present = len(np.unique(ids[mask.astype(bool)]))
+        order, piece_lengths = short_first(
+            piece_lengths, len(real), n_present, cfg.short_rows, cfg.short_pieces
+        )
+        keep = order >= 0
+        src = np.maximum(order, 0)
+        piece_ids = np.where(keep[:, None], piece_ids[src], 0).astype(np.int32)
+        row_len = np.where(keep, row_len[src], 0).astype(np.int32)
+        logp = np.where(keep, logp[src], 0.0).astype(np.float32)
+        vocab_ids = np.where(keep, vocab_ids[src], -1).astype(np.int32)
+        new_row = np.full(cfg.n_token_subsample, -1, np.int64)
+        new_row[order[keep]] = np.flatnonzero(keep)
+        remapped = np.where(mask.astype(bool), new_row[remapped], 0).astype(np.int32)
+        moved = new_row[sh_idx]
+        sh_mask = sh_mask & (moved >= 0)
+        sh_idx = np.where(sh_mask, moved, 0).astype(np.int32)
     return Batch(
         input_ids=remapped,
         attention_mask=mask,

@@ -58,6 +58,19 @@ def resolve_dims(cfg: HypernetConfig, d_model: int, base_heads: int) -> Hypernet
     )
 
 
+def rescaler_stats(
+    base_in: jax.Array, base_out: jax.Array | None = None
+) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """(mean [D], std [D]) per frozen table, the rescaler's statistics. Compute them once per
+    base and pass them as `stats=` (they cost a pass over the [V, D] tables per call)."""
+    tables = [base_in] if base_out is None else [base_in, base_out]
+    out = []
+    for t in tables:
+        t = jax.lax.stop_gradient(jnp.asarray(t, jnp.float32))
+        out.append((t.mean(0), t.std(0) + 1e-6))
+    return tuple(out)
+
+
 def _dense(features: int, name: str, axes: tuple[str, str], zero: bool = False) -> nn.Dense:
     init = nn.initializers.zeros if zero else nn.initializers.lecun_normal()
     return nn.Dense(
@@ -126,6 +139,7 @@ class Hypernet(nn.Module):
       unigram_logprobs: [N] target tokenizer's log-probs (used by `prior_input` /
         `use_unigram_bias`), or None.
       vocab_mask: [N] bool, which rows are real tokens (the rest is static-shape padding).
+      stats: `rescaler_stats(base_in, base_out)`, or None to compute them here.
     """
 
     cfg: HypernetConfig
@@ -141,6 +155,7 @@ class Hypernet(nn.Module):
         base_out: jax.Array | None = None,
         unigram_logprobs: jax.Array | None = None,
         vocab_mask: jax.Array | None = None,
+        stats: tuple | None = None,
     ) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
         cfg, d = self.cfg, self.dims
         n, p = piece_ids.shape
@@ -149,10 +164,12 @@ class Hypernet(nn.Module):
         denom = jnp.maximum(maskf.sum(1), 1.0)  # [N, 1]
 
         sources = [base_in] if base_out is None else [base_in, base_out]
+        if stats is None:
+            stats = rescaler_stats(base_in, base_out)
         pieces, means, stds, fvt = [], [], [], []
-        for table in sources:
+        for table, (mu, sigma) in zip(sources, stats):
             table = jax.lax.stop_gradient(table.astype(jnp.float32))
-            mu, sigma = table.mean(0), table.std(0) + 1e-6  # rescaler statistics [D]
+            mu, sigma = jax.lax.stop_gradient(mu), jax.lax.stop_gradient(sigma)
             emb = jnp.take(table, piece_ids, axis=0)  # [N, P, D]
             fvt.append((emb * maskf).sum(1) / denom)  # mean of pieces, [N, D]
             pieces.append((emb - mu) / sigma)

@@ -1,8 +1,12 @@
 """`zett train`: the training loop around the jitted step.
 
+    stage 0 (compose_steps):  rebuild base tokens' embeddings from *other* base tokens
+                              (`zett.tokenizers.compose`), no LM: cheap steps that teach
+                              composition before the LM is ever run;
     stage 1 (identity_steps): reproduce the base embeddings of base tokens from their own
                               decomposition (the paper's identity warm-up);
-    stage 2:                  per batch a sampled tokenizer → hypernet → frozen LM → loss.
+    stage 2:                  per batch a sampled tokenizer → hypernet → frozen LM → loss
+                              (+ `compose_weight` × the compose loss of a compose batch).
 
 Per step it writes one JSON line to `<run>/metrics.jsonl` (loss, aux loss, grad norm, lr,
 step time; compile time is reported once, apart), shows one tqdm bar, evaluates held-out
@@ -15,6 +19,7 @@ keeps the last good checkpoint. At the end the hypernet is exported to `<run>/hy
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -33,7 +38,7 @@ from zett import assets, sharding
 from zett.config import Config, to_dict
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
-from zett.hypernet.model import build_hypernet, init_hypernet
+from zett.hypernet.model import build_hypernet, init_hypernet, rescaler_stats
 from zett.train import step as step_lib
 from zett.train.checkpoint import Checkpointer, abstract_like, embedding_fingerprint
 
@@ -62,11 +67,14 @@ def load_base(cfg: Config) -> BaseBundle:
     roles = special_roles(tokenizer)  # reads the tokenizer_config.json load_tokenizer attached
     if "mask" in roles and roles["mask"] < base_in.shape[0]:
         mask_emb = base_in[roles["mask"]]
+    base_in = jnp.asarray(base_in, jnp.float32)
+    base_out = None if base_out is None else jnp.asarray(base_out, jnp.float32)
     frozen = step_lib.Frozen(
         params=loaded.params,
-        base_in=jnp.asarray(base_in, jnp.float32),
-        base_out=None if base_out is None else jnp.asarray(base_out, jnp.float32),
+        base_in=base_in,
+        base_out=base_out,
         mask_embedding=mask_emb,
+        stats=rescaler_stats(base_in, base_out),
     )
     return BaseBundle(loaded, tokenizer, frozen, embedding_fingerprint(base_in), path)
 
@@ -114,6 +122,64 @@ class IdentityBatches:
             "vocab_mask": np.ones(self.n, bool),
             "unigram_logprobs": np.zeros(self.n, np.float32),
             "base_ids": pick.astype(np.int32),
+        }
+
+
+class CompositionBatches:
+    """Batches of base tokens decomposed into other base tokens (the compose stage/term)."""
+
+    def __init__(self, bundle: BaseBundle, cfg: Config):
+        from zett.tokenizers.compose import compositions
+
+        tc = cfg.train
+        self.comp = compositions(bundle.tokenizer)
+        rows = bundle.frozen.base_in.shape[0]
+        keep = np.flatnonzero(self.comp.token_ids < rows)
+        self.train_rows, self.valid_rows = (
+            np.intersect1d(part, keep) for part in self.comp.split(tc.compose_valid)
+        )
+        if len(self.train_rows) == 0:
+            raise ZettError(
+                f"train.compose_steps/compose_weight: base {cfg.model.base!r} has no token "
+                "that its tokenizer can write as two or more other tokens; set both to 0"
+            )
+        self.n = min(tc.compose_rows, len(self.train_rows))
+        self.max_pieces, self.expand_p, self.seed = (
+            cfg.hypernet.max_pieces,
+            tc.compose_expand_p,
+            tc.seed,
+        )
+
+    def batch(self, step: int, prefix: str = "") -> dict[str, np.ndarray]:
+        from zett.tokenizers.compose import sample_pieces
+
+        rng = np.random.default_rng((self.seed, 2, step))
+        pick = rng.choice(self.train_rows, size=self.n, replace=False)
+        ids, lengths = sample_pieces(self.comp, pick, rng, self.expand_p, self.max_pieces)
+        out = {
+            "piece_ids": ids,
+            "piece_lengths": lengths,
+            "base_ids": self.comp.token_ids[pick].astype(np.int32),
+        }
+        if prefix:
+            return {prefix + k: v for k, v in out.items()}
+        out["vocab_mask"] = np.ones(self.n, bool)
+        out["unigram_logprobs"] = np.zeros(self.n, np.float32)
+        return out
+
+    def valid(self) -> dict[str, np.ndarray]:
+        """Held-out targets with their unexpanded parents (deterministic)."""
+        from zett.tokenizers.compose import sample_pieces
+
+        rows = self.valid_rows
+        ids, lengths = sample_pieces(
+            self.comp, rows, np.random.default_rng(0), 0.0, self.max_pieces
+        )
+        return {
+            "piece_ids": ids,
+            "piece_lengths": lengths,
+            "base_ids": self.comp.token_ids[rows].astype(np.int32),
+            "vocab_mask": np.ones(len(rows), bool),
         }
 
 
@@ -181,15 +247,25 @@ class Trainer:
         self.state = sharding.place(self.state, self.state_shardings)
         self.ckpt = Checkpointer(self.out / "checkpoints")
         self.start_step = 0
-        if resume:
+        self.lm_tokens, self.wall_s = 0, 0.0  # totals over every session of this run
+        if resume and (self.ckpt.latest_step() is not None or not cfg.train.init_from):
             self._restore(resume_step)
+        elif cfg.train.init_from and self.ckpt.latest_step() is None:
+            self._warm_start(Path(cfg.train.init_from))
         elif self.ckpt.latest_step() is not None:
             raise ZettError(
                 f"{self.out} already has checkpoints; pass --resume to continue or choose "
                 "another --train.output_dir"
             )
+        dc = cfg.data
+        split = (dc.short_rows, dc.short_pieces) if dc.short_rows > 0 else None
         loss_fn = step_lib.make_loss_fn(
-            self.bundle.loaded.module, self.hypernet, self.objective, cfg.train.lw
+            self.bundle.loaded.module,
+            self.hypernet,
+            self.objective,
+            cfg.train.lw,
+            compose_weight=cfg.train.compose_weight,
+            split=split,
         )
         shards = (self.mesh, self.state_shardings, self.frozen_shardings)
         self.train_step = sharding.ShardedStep(
@@ -199,6 +275,17 @@ class Trainer:
             step_lib.make_train_step(step_lib.identity_loss_fn(self.hypernet), self.optimizer),
             *shards,
         )
+        self.compose_step = sharding.ShardedStep(
+            step_lib.make_train_step(step_lib.compose_loss_fn(self.hypernet), self.optimizer),
+            *shards,
+        )
+        self._compose_eval = jax.jit(
+            lambda p, b, f: step_lib.compose_terms(
+                self.hypernet, p, f, b["piece_ids"], b["piece_lengths"], b["base_ids"],
+                b["vocab_mask"],
+            )
+        )  # fmt: skip
+        self._compose: CompositionBatches | None = None
         self._identity: IdentityBatches | None = None
         self._data = None
         self._evaluator = None
@@ -207,6 +294,8 @@ class Trainer:
     def _meta(self, step: int) -> dict:
         return {
             "step": step,
+            "lm_tokens": self.lm_tokens,
+            "train_wall_s": round(self.wall_s, 1),
             "config": to_dict(self.cfg),
             "base_fingerprint": self.bundle.fingerprint,
             "base_model": str(self.cfg.model.base),
@@ -223,6 +312,25 @@ class Trainer:
                 f"not {self.cfg.model.base!r}; use another --train.output_dir"
             )
         self.state, self.start_step = state, int(meta["step"])
+        self.lm_tokens = int(meta.get("lm_tokens", 0))
+        self.wall_s = float(meta.get("train_wall_s", 0.0))
+
+    def _warm_start(self, source: Path) -> None:
+        """Continue from an exported hypernet: weights (cast to fp32), step, totals."""
+        _, params, meta = hypernet_io.load_hypernet(source)
+        hypernet_io.check_base(meta, self.bundle.fingerprint, source)
+        if meta.get("dims") != dataclasses.asdict(self.hypernet.dims):
+            raise ZettError(
+                f"train.init_from {source}: hypernet dims {meta.get('dims')} differ from this "
+                f"config's {dataclasses.asdict(self.hypernet.dims)}"
+            )
+        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+        state = step_lib.init_state(params, self.optimizer)
+        state = state.replace(step=jnp.asarray(int(meta["step"]), jnp.int32))
+        self.state = sharding.place(state, self.state_shardings)
+        self.start_step = int(meta["step"])
+        self.lm_tokens = int(meta.get("lm_tokens", 0))
+        self.wall_s = float(meta.get("train_wall_s", 0.0))
 
     def save(self, step: int) -> None:
         self.ckpt.save(step, self.state, self._meta(step))
@@ -235,7 +343,8 @@ class Trainer:
 
             # LM-stage batch k is a pure function of (seed, k): resuming at any step
             # continues with exactly the batches the uninterrupted run would have seen.
-            first = max(self.start_step - self.cfg.train.identity_steps, 0)
+            tc = self.cfg.train
+            first = max(self.start_step - tc.compose_steps - tc.identity_steps, 0)
             self._data = BatchIterator(
                 load_corpus(self.cfg.data.corpus)["train"],
                 self.bundle.tokenizer,
@@ -244,6 +353,18 @@ class Trainer:
                 start_step=first,
             )
         return self._data
+
+    def compose_batches(self) -> CompositionBatches | None:
+        tc = self.cfg.train
+        if self._compose is None and (tc.compose_steps > 0 or tc.compose_weight > 0):
+            self._compose = CompositionBatches(self.bundle, self.cfg)
+        return self._compose
+
+    def stage(self, step: int) -> str:
+        tc = self.cfg.train
+        if step < tc.compose_steps:
+            return "compose"
+        return "identity" if step < tc.compose_steps + tc.identity_steps else "lm"
 
     def evaluator(self):
         if self._evaluator is None and self.cfg.train.eval_every > 0:
@@ -272,12 +393,15 @@ class Trainer:
         )
         last: dict = {}
         compiled: set[int] = set()
+        t_run, wall_base = time.perf_counter(), self.wall_s  # wall time includes evals
         try:
             if self.start_step == 0 and tc.eval_every > 0 and tc.eval_at_start:
                 self._log(log, {"step": 0, **self._evaluate()})
             for step in range(self.start_step, end):
-                identity = step < tc.identity_steps
-                if identity:
+                stage = self.stage(step)
+                if stage == "compose":
+                    arrays, fn = self.compose_batches().batch(step), self.compose_step
+                elif stage == "identity":
                     if self._identity is None:
                         self._identity = IdentityBatches(
                             self.bundle,
@@ -291,22 +415,28 @@ class Trainer:
                     arrays = batch_arrays(
                         batch, (*step_lib.BATCH_KEYS, "ref_input_ids", "ref_attention_mask")
                     )
+                    if tc.compose_weight > 0:
+                        arrays.update(self.compose_batches().batch(step, prefix="compose_"))
                     fn = self.train_step
                 rng = jax.random.fold_in(jax.random.PRNGKey(tc.seed), step)
                 t0 = time.perf_counter()
                 self.state, metrics = fn(self.state, arrays, self.bundle.frozen, rng)
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 dt = time.perf_counter() - t0
+                self.wall_s = wall_base + (time.perf_counter() - t_run)
                 if not math.isfinite(metrics["loss"]):
                     raise ZettError(
                         f"loss became {metrics['loss']} at step {step + 1}; stopped. The last "
                         f"good checkpoint is in {self.out / 'checkpoints'} (resume with a lower "
                         "--train.lr)"
                     )
-                batch_tokens = 0 if identity else int(np.asarray(arrays["attention_mask"]).sum())
+                lm = stage == "lm"
+                batch_tokens = int(np.asarray(arrays["attention_mask"]).sum()) if lm else 0
+                self.lm_tokens += batch_tokens
                 rec = {
                     "step": step + 1,
-                    "stage": "identity" if identity else "lm",
+                    "stage": stage,
+                    "lm_tokens": self.lm_tokens,
                     "lr": float(schedule(step)),
                     "batch_tokens": batch_tokens,
                     **metrics,
@@ -339,11 +469,18 @@ class Trainer:
 
     def _evaluate(self) -> dict:
         ev = self.evaluator()
-        if ev is None:
+        comp = self.compose_batches()
+        if ev is None and comp is None:
             return {}
         t0 = time.perf_counter()
-        res = {f"eval/{k}": v for k, v in ev.evaluate(self.state.params).items()}
+        res = {}
+        if ev is not None:
+            res = {f"eval/{k}": v for k, v in ev.evaluate(self.state.params).items()}
+        if comp is not None and len(comp.valid_rows):
+            total, n = self._compose_eval(self.state.params, comp.valid(), self.bundle.frozen)
+            res["eval/compose_mse"] = float(total) / max(float(n), 1.0)
         res["eval_s"] = time.perf_counter() - t0
+        self.last_eval = {"step": int(self.state.step), **res}
         return res
 
     @staticmethod
@@ -361,6 +498,9 @@ class Trainer:
         meta.pop("config")
         meta["train"] = to_dict(self.cfg)["train"]
         meta["data"] = to_dict(self.cfg)["data"]
+        meta["git_commit"] = _git_commit()
+        meta["corpus"] = "`zett prepare corpus` (zett/data/sources.py), train split"
+        meta["last_eval"] = getattr(self, "last_eval", None)
         return hypernet_io.save_hypernet(
             directory or self.out / "hypernet",
             jax.device_get(self.state.params),
@@ -370,6 +510,19 @@ class Trainer:
             dtype=dtype,
             overwrite=True,
         )
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def export_checkpoint(

@@ -11,6 +11,10 @@ Batch arrays (see `zett.data.pipeline.Batch`):
   shared_idx [S], shared_base_ids [S], shared_mask [S];
   for the `sentence` objective also ref_input_ids / ref_attention_mask [B, T'] (original
   tokenizer), and for the `identity` stage base_ids [N] (the token each row reproduces).
+  The `compose` stage's batches have piece_ids/piece_lengths/vocab_mask/base_ids of base
+  tokens decomposed into *other* base tokens (`zett.tokenizers.compose`); an LM batch may
+  carry the same as compose_piece_ids [C, P], compose_piece_lengths [C], compose_base_ids [C]
+  for the auxiliary compose term.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Frozen:
     base_in: jax.Array  # [V, D] input embeddings
     base_out: jax.Array | None  # [V, D] output embeddings, None when tied
     mask_embedding: jax.Array | None = None  # [D] base [MASK] row (mlm objective)
+    stats: Any = None  # `rescaler_stats(base_in, base_out)`, computed once (None: per call)
 
 
 @flax.struct.dataclass
@@ -58,16 +63,29 @@ class TrainState:
     opt_state: Any
 
 
-def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
-    """Linear warm-up to `lr`, cosine decay to `end_lr` at `steps`."""
-    warmup = max(min(cfg.warmup_steps, cfg.steps - 1), 0)
+def _warmup_cosine(peak: float, end: float, warmup: int, steps: int) -> optax.Schedule:
+    warmup = max(min(warmup, steps - 1), 0)
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0 if warmup else cfg.lr,
-        peak_value=cfg.lr,
+        init_value=0.0 if warmup else peak,
+        peak_value=peak,
         warmup_steps=warmup,
-        decay_steps=max(cfg.steps, warmup + 1),
-        end_value=cfg.end_lr,
+        decay_steps=max(steps, warmup + 1),
+        end_value=end,
     )
+
+
+def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
+    """Linear warm-up to `lr`, cosine decay to `end_lr` at `steps`.
+
+    With a compose stage, its `compose_steps` come first with their own one-cycle schedule
+    (peak `compose_lr`, 5% warm-up, decay to a tenth); the rest then starts afresh.
+    """
+    c = min(cfg.compose_steps, cfg.steps)
+    rest = _warmup_cosine(cfg.lr, cfg.end_lr, cfg.warmup_steps, max(cfg.steps - c, 1))
+    if c <= 0:
+        return rest
+    compose = _warmup_cosine(cfg.compose_lr, cfg.compose_lr / 10, max(c // 20, 1), c)
+    return optax.join_schedules([compose, rest], [c])
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
@@ -89,17 +107,88 @@ def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainSta
     )
 
 
-def predict(hypernet: nn.Module, params: Any, batch: dict, frozen: Frozen):
-    """Hypernet forward on a batch's vocabulary → (in [N, D], out [N, D] | None, bias | None)."""
+def _apply(hypernet, params, ids, lengths, frozen: Frozen, logp=None, mask=None):
+    if logp is None:
+        logp = jnp.zeros(ids.shape[:1], jnp.float32)
     return hypernet.apply(
-        {"params": params},
-        batch["piece_ids"],
-        batch["piece_lengths"],
-        frozen.base_in,
-        frozen.base_out,
-        batch["unigram_logprobs"],
-        batch["vocab_mask"],
+        {"params": params}, ids, lengths, frozen.base_in, frozen.base_out, logp, mask, frozen.stats
     )
+
+
+def predict(
+    hypernet: nn.Module,
+    params: Any,
+    batch: dict,
+    frozen: Frozen,
+    split: tuple[int, int] | None = None,
+):
+    """Hypernet forward on a batch's vocabulary → (in [N, D], out [N, D] | None, bias | None).
+
+    `split = (rows, pieces)`: the first `rows` rows hold tokens of ≤ `pieces` pieces (the
+    pipeline orders them so, `data.short_rows`) and run at that width; the rest at full
+    width. Same result, fewer piece positions (most sampled tokens have 1-3 pieces).
+    """
+    ids, lengths = batch["piece_ids"], batch["piece_lengths"]
+    logp, mask = batch["unigram_logprobs"], batch["vocab_mask"]
+    if split is None or not 0 < split[0] < ids.shape[0] or split[1] >= ids.shape[1]:
+        return _apply(hypernet, params, ids, lengths, frozen, logp, mask)
+    n, p = split
+    short = _apply(hypernet, params, ids[:n, :p], lengths[:n], frozen, logp[:n], mask[:n])
+    long = _apply(hypernet, params, ids[n:], lengths[n:], frozen, logp[n:], mask[n:])
+    return tuple(
+        None if a is None else jnp.concatenate([a, b], axis=0) for a, b in zip(short, long)
+    )
+
+
+def compose_terms(
+    hypernet: nn.Module,
+    params: Any,
+    frozen: Frozen,
+    piece_ids: jax.Array,
+    piece_lengths: jax.Array,
+    base_ids: jax.Array,
+    row_mask: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Compose loss: rebuild base tokens' own embeddings from other base tokens' pieces.
+
+    MSE in standardized units (per-dimension std of the base table), summed over the input
+    and — where the hypernet predicts one — the output embedding. Returns (Σ, #rows).
+    """
+    pred_in, pred_out, _ = _apply(hypernet, params, piece_ids, piece_lengths, frozen)
+    rows = jnp.arange(base_ids.shape[0])
+    std_in = frozen.base_in.std(0) + 1e-6 if frozen.stats is None else frozen.stats[0][1]
+    total, n = losses.aux_embedding_loss(
+        pred_in, rows, jnp.take(frozen.base_in, base_ids, axis=0), row_mask, scale=std_in
+    )
+    if pred_out is not None:
+        table = frozen.base_in if frozen.base_out is None else frozen.base_out
+        k = 0 if frozen.base_out is None else 1
+        std = table.std(0) + 1e-6 if frozen.stats is None else frozen.stats[k][1]
+        out_sum, _ = losses.aux_embedding_loss(
+            pred_out, rows, jnp.take(table, base_ids, axis=0), row_mask, scale=std
+        )
+        total = total + out_sum
+    return total, n
+
+
+def compose_loss_fn(hypernet: nn.Module) -> Callable:
+    """The compose stage: only the compose loss (batch from `CompositionBatches`)."""
+
+    def loss_fn(params, batch, frozen: Frozen, rng):
+        del rng
+        total, n = compose_terms(
+            hypernet,
+            params,
+            frozen,
+            batch["piece_ids"],
+            batch["piece_lengths"],
+            batch["base_ids"],
+            batch["vocab_mask"],
+        )
+        loss = losses.safe_div(total, n)
+        return loss, {"loss": loss, "main_loss": loss, "compose_loss": loss, "n_predicted": n}
+
+    return loss_fn
 
 
 def make_loss_fn(
@@ -108,13 +197,18 @@ def make_loss_fn(
     objective: str,
     lw: float,
     mlm_probability: float = 0.15,
+    compose_weight: float = 0.0,
+    split: tuple[int, int] | None = None,
 ) -> Callable:
-    """Build `loss_fn(params, batch, frozen, rng) -> (loss, metrics)` for an objective."""
+    """Build `loss_fn(params, batch, frozen, rng) -> (loss, metrics)` for an objective.
+
+    `compose_weight` > 0 adds the compose loss of the batch's compose_* rows; `split`: see
+    `predict`."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
     def loss_fn(params, batch, frozen: Frozen, rng):
-        pred_in, pred_out, bias = predict(hypernet, params, batch, frozen)
+        pred_in, pred_out, bias = predict(hypernet, params, batch, frozen, split)
         ids, mask = batch["input_ids"], batch["attention_mask"]
         inputs_embeds = jnp.take(pred_in, ids, axis=0)  # [B, T, D]
         out_emb = pred_in if pred_out is None else pred_out
@@ -165,10 +259,23 @@ def make_loss_fn(
             batch["shared_idx"],
             jnp.take(frozen.base_in, batch["shared_base_ids"], axis=0),
             batch["shared_mask"],
-            scale=frozen.base_in.std(0) + 1e-6,
+            scale=frozen.base_in.std(0) + 1e-6 if frozen.stats is None else frozen.stats[0][1],
         )
         aux = losses.safe_div(aux_sum, aux_n)
         loss = main + lw * aux if lw > 0 else main
+        if compose_weight > 0 and "compose_piece_ids" in batch:
+            c_sum, c_n = compose_terms(
+                hypernet,
+                params,
+                frozen,
+                batch["compose_piece_ids"],
+                batch["compose_piece_lengths"],
+                batch["compose_base_ids"],
+                jnp.ones(batch["compose_base_ids"].shape, bool),
+            )
+            compose = losses.safe_div(c_sum, c_n)
+            loss = loss + compose_weight * compose
+            metrics["compose_loss"] = compose
         metrics.update(loss=loss, main_loss=main, aux_loss=aux, n_predicted=main_n)
         return loss, metrics
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from zett.hypernet.model import Hypernet
+from zett.hypernet.model import Hypernet, rescaler_stats
 
 
 @dataclass
@@ -46,9 +46,11 @@ def predict_vocab(
     inverse[order] = np.arange(v)
     ids_sorted, len_sorted, lp_sorted = piece_ids[order], piece_lengths[order], logp[order]
 
+    stats = rescaler_stats(base_in, base_out)  # once, not per block
+
     @jax.jit
-    def run(p, ids, lengths, lp, mask):
-        return hypernet.apply({"params": p}, ids, lengths, base_in, base_out, lp, mask)
+    def run(p, ids, lengths, lp, mask, stats):
+        return hypernet.apply({"params": p}, ids, lengths, base_in, base_out, lp, mask, stats)
 
     outs_in, outs_out, outs_b = [], [], []
     starts = range(0, v, block)
@@ -60,7 +62,7 @@ def predict_vocab(
         lengths = np.pad(len_sorted[s:e], (0, pad))
         lp = np.pad(lp_sorted[s:e], (0, pad)).astype(np.float32)
         mask = np.arange(block) < (e - s)
-        a, b, c = run(params, jnp.asarray(ids), jnp.asarray(lengths), jnp.asarray(lp), mask)
+        a, b, c = run(params, jnp.asarray(ids), jnp.asarray(lengths), jnp.asarray(lp), mask, stats)
         outs_in.append(np.asarray(a[: e - s]))
         if b is not None:
             outs_out.append(np.asarray(b[: e - s]))
