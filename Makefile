@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint bench soak prepare clean
+.PHONY: install demo test test-fast lint bench soak prepare clean gpu-pack gpu-train
 
 install: $(STAMP)
 
@@ -42,6 +42,17 @@ lint: install
 
 bench: prepare
 	$(BIN)/zett bench --output results/bench.json
+
+# Accelerator run (see experiments/gpu_train.py): `make gpu-pack` here writes .device/;
+# on the lent machine (after `python experiments/gpu_train.py receive` per carried part)
+# `make gpu-train MINUTES=8 OUT=$OUT` trains configs/smollm2_gpu.yaml; DRY_RUN=1 uses tiny.
+MINUTES ?= 8
+OUT ?= outputs/gpu
+gpu-pack: prepare
+	$(BIN)/python experiments/gpu_train.py pack
+
+gpu-train:
+	python3 experiments/gpu_train.py $(if $(DRY_RUN),all,run) --minutes $(MINUTES) --output $(OUT)
 
 soak: install
 	$(BIN)/python experiments/soak.py --cycles 10

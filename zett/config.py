@@ -93,6 +93,7 @@ class TrainConfig:
     # weights, step and LM-token count; the optimizer moments start afresh. Used when the
     # output dir has no checkpoint to resume (a fresh machine continuing a long run).
     init_from: str = ""
+    max_minutes: float = 0.0  # stop (checkpoint + export) after this much wall time (0: off)
     seed: int = 0
 
 

@@ -454,6 +454,12 @@ class Trainer:
                     self._log(log, {"step": step + 1, **self._evaluate()})
                 if tc.save_every > 0 and (step + 1) % tc.save_every == 0:
                     self.save(step + 1)
+                if tc.max_minutes > 0 and time.perf_counter() - t_run > 60 * tc.max_minutes:
+                    if self.ckpt.latest_step() != step + 1:
+                        self.save(step + 1)
+                    if lead:
+                        self.export()
+                    return last
             if end < tc.steps:
                 return last
             if self.ckpt.latest_step() != tc.steps and tc.steps > self.start_step:
