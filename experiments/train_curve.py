@@ -31,6 +31,25 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     return evals, steps
 
 
+def _progress(evals: list[dict], steps: list[dict]) -> list[tuple[str, int, float]]:
+    """(stage, LM tokens seen, wall hours) at each eval, from the last logged step record at
+    or before it. Records without `wall_s` (older runs) get the sum of logged step times ×
+    the steps they stand for, plus earlier evals' time: the compute, without data waits."""
+    out = []
+    for e in evals:
+        prior = [s for s in steps if s["step"] <= e["step"]]
+        last = prior[-1] if prior else {}
+        wall = last.get("wall_s")
+        if wall is None:
+            wall, prev = 0.0, 0
+            for s in prior:
+                wall += s.get("step_s", s.get("compile_s", 0.0)) * (s["step"] - prev)
+                prev = s["step"]
+            wall += sum(x.get("eval_s", 0.0) for x in evals if x["step"] < e["step"])
+        out.append((last.get("stage", "start"), int(last.get("lm_tokens", 0)), wall / 3600))
+    return out
+
+
 def summarize(run: Path, out_prefix: Path) -> str:
     from zett.atomic import atomic_write_text
     from zett.eval.plots import line_plot
@@ -45,19 +64,33 @@ def summarize(run: Path, out_prefix: Path) -> str:
         if k.endswith("/mean") and not k.startswith("eval/original")
     }
     orig = evals[-1].get("eval/original/mean")
+    hlines = {"original": orig} if orig is not None else None
     line_plot(
         curves, out_prefix.with_suffix(".png"),
-        title=f"{run.name}: held-out bits per byte",
-        hlines={"original": orig} if orig is not None else None,
+        title=f"{run.name}: held-out bits per byte", hlines=hlines,
     )  # fmt: skip
-    langs = sorted({k.split("/")[2] for k in keys})
-    targets = sorted({k.split("/")[1] for k in keys})
-    lines = ["| step | tokenizer | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 2)]
-    for e in evals:
+    prog = _progress(evals, steps)
+    at = {e["step"]: p for e, p in zip(evals, prog)}
+    for suffix, idx, xlabel in (("_tokens", 1, "LM tokens seen"), ("_hours", 2, "wall hours")):
+        by_x = {
+            name: [(at[s][idx], y) for s, y in pts if at[s][idx] == at[s][idx]]
+            for name, pts in curves.items()
+        }
+        line_plot(
+            by_x, out_prefix.with_name(out_prefix.name + suffix + ".png"), xlabel=xlabel,
+            title=f"{run.name}: held-out bits per byte vs {xlabel}", hlines=hlines,
+        )  # fmt: skip
+    langs = sorted({k.split("/")[2] for k in keys if k.count("/") == 2})
+    targets = sorted({k.split("/")[1] for k in keys if k.count("/") == 2})
+    head = "| step | stage | LM tokens | wall h | tokenizer | " + " | ".join(langs)
+    lines = [head + " | compose mse |", "|" + "---|" * (len(langs) + 6)]
+    for e, (stage, tokens, hours) in zip(evals, prog):
+        cmse = f"{e['eval/compose_mse']:.3f}" if "eval/compose_mse" in e else "–"
         for t in targets:
             cells = [f"{e[f'eval/{t}/{lang}']:.3f}" if f"eval/{t}/{lang}" in e else "–"
                      for lang in langs]  # fmt: skip
-            lines.append(f"| {e['step']} | {t} | " + " | ".join(cells) + " |")
+            lines.append(f"| {e['step']} | {stage} | {tokens:,} | {hours:.2f} | {t} | "
+                         + " | ".join(cells) + f" | {cmse} |")  # fmt: skip
     table = "\n".join(lines)
     atomic_write_text(out_prefix.with_suffix(".md"), table + "\n")
     loss_png = out_prefix.with_name(out_prefix.name + "_loss.png")

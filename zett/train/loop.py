@@ -437,6 +437,7 @@ class Trainer:
                     "step": step + 1,
                     "stage": stage,
                     "lm_tokens": self.lm_tokens,
+                    "wall_s": round(self.wall_s, 1),
                     "lr": float(schedule(step)),
                     "batch_tokens": batch_tokens,
                     **metrics,
