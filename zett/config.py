@@ -79,6 +79,7 @@ class TrainConfig:
     compose_rows: int = 256  # base tokens per compose batch (stage and auxiliary term)
     compose_weight: float = 0.0  # weight of the compose loss added to LM steps (0: off)
     compose_expand_p: float = 0.3  # chance to split a BPE parent further into its parents
+    compose_identity: float = 0.3  # share of compose rows that are base tokens as themselves
     compose_valid: float = 0.02  # fraction of compose targets held out (eval/compose_mse)
     objective: str = "auto"  # auto | clm | mlm | sentence
     bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)

@@ -144,22 +144,27 @@ class CompositionBatches:
                 "that its tokenizer can write as two or more other tokens; set both to 0"
             )
         self.n = min(tc.compose_rows, len(self.train_rows))
-        self.max_pieces, self.expand_p, self.seed = (
-            cfg.hypernet.max_pieces,
-            tc.compose_expand_p,
-            tc.seed,
-        )
+        self.max_pieces = cfg.hypernet.max_pieces
+        self.expand_p, self.seed = tc.compose_expand_p, tc.seed
+        # Rows that are base tokens written as themselves (one piece), so that learning to
+        # compose does not move what single-piece tokens — most of any text — get.
+        special = {int(i) for i in bundle.tokenizer.get_added_tokens_decoder()}
+        self.singles = np.array([i for i in range(rows) if i not in special], dtype=np.int64)
+        self.n_single = min(int(round(tc.compose_identity * self.n)), len(self.singles))
 
     def batch(self, step: int, prefix: str = "") -> dict[str, np.ndarray]:
         from zett.tokenizers.compose import sample_pieces
 
         rng = np.random.default_rng((self.seed, 2, step))
-        pick = rng.choice(self.train_rows, size=self.n, replace=False)
+        pick = rng.choice(self.train_rows, size=self.n - self.n_single, replace=False)
         ids, lengths = sample_pieces(self.comp, pick, rng, self.expand_p, self.max_pieces)
+        single = rng.choice(self.singles, size=self.n_single, replace=False)
+        ones = np.zeros((self.n_single, self.max_pieces), np.int32)
+        ones[:, 0] = single
         out = {
-            "piece_ids": ids,
-            "piece_lengths": lengths,
-            "base_ids": self.comp.token_ids[pick].astype(np.int32),
+            "piece_ids": np.concatenate([ids, ones]),
+            "piece_lengths": np.concatenate([lengths, np.ones(self.n_single, np.int32)]),
+            "base_ids": np.concatenate([self.comp.token_ids[pick], single]).astype(np.int32),
         }
         if prefix:
             return {prefix + k: v for k, v in out.items()}
