@@ -103,3 +103,26 @@ def test_io_roundtrip_and_fingerprint_guard(tmp_path):
         io.load_hypernet(out)
     with pytest.raises(ZettError, match="not a hypernet"):
         io.load_hypernet(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("untied_base", [False, True])
+def test_copy_single_keeps_one_piece_rows_exact(untied_base):
+    """With trained (non-zero) heads, one-piece rows still equal their base row exactly;
+    multi-piece rows move."""
+    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=P,
+                         copy_single=True, separate_out_head=True)  # fmt: skip
+    base_in = jax.random.normal(jax.random.PRNGKey(0), (V, D))
+    base_out = jax.random.normal(jax.random.PRNGKey(1), (V, D)) if untied_base else None
+    model = build_hypernet(cfg, D, 2)
+    params = init_hypernet(model, jax.random.PRNGKey(2), base_in, base_out)
+    params = jax.tree.map(lambda x: x + 0.1, params)  # heads no longer zero
+    ids, lengths, logp = _inputs(3, n=20)
+    pred_in, pred_out, _ = model.apply({"params": params}, ids, lengths, base_in, base_out, logp)
+    one = np.asarray(lengths) == 1
+    assert one.any() and (~one).any()
+    first = np.asarray(ids)[:, 0]
+    np.testing.assert_array_equal(np.asarray(pred_in)[one], np.asarray(base_in)[first[one]])
+    out_table = base_in if base_out is None else base_out
+    np.testing.assert_array_equal(np.asarray(pred_out)[one], np.asarray(out_table)[first[one]])
+    fvt = _fvt(base_in, ids, lengths)
+    assert np.abs(np.asarray(pred_in)[~one] - fvt[~one]).max() > 1e-3

@@ -18,8 +18,8 @@ D, V, P, N = 16, 60, 5, 23
 @pytest.mark.parametrize(
     "switches",
     [{}, {"separate_out_head": True, "use_unigram_bias": True, "prior_input": True},
-     {"vocab_attention": True}],
-    ids=["default", "heads+priors", "vocab_attention"],
+     {"vocab_attention": True}, {"copy_single": True, "separate_out_head": True}],
+    ids=["default", "heads+priors", "vocab_attention", "copy_single"],
 )  # fmt: skip
 @pytest.mark.parametrize("untied", [False, True])
 def test_torch_matches_flax(switches, untied, tmp_path):

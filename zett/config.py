@@ -41,6 +41,7 @@ class HypernetConfig:
     prior_input: bool = False  # feed the target's unigram log-prob to the hypernet
     vocab_attention: bool = False  # attention across the tokens of a vocabulary
     init_mean_of_pieces: bool = True  # step 0 predicts the mean of the piece embeddings
+    copy_single: bool = False  # one-piece tokens keep their base row exactly (no correction)
 
 
 @dataclass

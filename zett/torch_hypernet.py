@@ -109,11 +109,12 @@ class TorchHypernet:
                 "vocab_attn.attn",
             )
             h = h + z[0]
-        pred_in = fvt[0] + stds[0] * self._dense(h, "out_in")
+        keep = (piece_lengths > 1).float()[:, None] if self.cfg.get("copy_single") else 1.0
+        pred_in = fvt[0] + stds[0] * self._dense(h, "out_in") * keep
         pred_out = None
         if self.cfg.get("separate_out_head") or base_out is not None:
             k = 1 if base_out is not None else 0
-            pred_out = fvt[k] + stds[k] * self._dense(h, "out_out")
+            pred_out = fvt[k] + stds[k] * self._dense(h, "out_out") * keep
         bias = None
         if self.cfg.get("use_unigram_bias"):
             bias = (

@@ -13,7 +13,10 @@ correction that is added to the **mean of the piece embeddings** (FVT):
 `W_in`, `W_out`, `w_b` and `λ` start at zero, so at step 0 the prediction *is* the FVT
 baseline, and training only has to learn what FVT gets wrong. A base token whose
 decomposition is itself (one piece) is reproduced exactly at step 0, which is what the
-identity warm-up of the paper trains towards.
+identity warm-up of the paper trains towards; with `copy_single` it stays exact (the
+correction is masked on one-piece rows). Measured on SmolLM2 after compose pretraining:
+single-piece rows off by a standardized MSE of only 0.004 cost 0.16 bits per byte on
+llama2-tokenized text (1.971 vs 1.809 with them copied), so exactness there matters.
 
 The base matrices are arguments, not parameters: they stay frozen and are never copied into
 the hypernet's parameter tree (so its checkpoint is small and gradients touch only it).
@@ -202,13 +205,15 @@ class Hypernet(nn.Module):
             h = VocabAttention(d, self.dtype, name="vocab_attn")(h, vm)
         h = h.astype(jnp.float32)
 
+        # copy_single: a token that is one base piece keeps that piece's row exactly.
+        keep = (piece_lengths > 1).astype(jnp.float32)[:, None] if cfg.copy_single else 1.0
         delta_in = _dense(d.d_model, "out_in", ("hyper_embed", "embed"), zero=True)(h)
-        pred_in = fvt[0] + stds[0] * delta_in
+        pred_in = fvt[0] + stds[0] * delta_in * keep
         pred_out = None
         if cfg.separate_out_head or base_out is not None:
             k = 1 if base_out is not None else 0
             delta_out = _dense(d.d_model, "out_out", ("hyper_embed", "embed"), zero=True)(h)
-            pred_out = fvt[k] + stds[k] * delta_out
+            pred_out = fvt[k] + stds[k] * delta_out * keep
         bias = None
         if cfg.use_unigram_bias:
             bias = _dense(1, "out_bias", ("hyper_embed", None), zero=True)(h)[:, 0]
