@@ -21,26 +21,35 @@ SECTIONS = [
         "title": "Zero-shot transfer of SmolLM2-135M to unseen tokenizers",
         "table": "results/zero_shot.md",
         "plot": "results/zero_shot.png",
-        "command": "python experiments/zero_shot.py",
+        "command": "python experiments/zero_shot.py --also "
+        "hypernet-lm200=hypernets/smollm2_lm200 compose-only=hypernets/smollm2_compose_only",
         "what": "bits per byte (lower is better) on the corpus test split, 4,000 bytes per "
         "language; `tokens/byte` is the sequence length per byte (lower = shorter). "
-        "`original` is SmolLM2 with its own tokenizer.",
+        "`original` is SmolLM2 with its own tokenizer. `hypernet` is the shipped default "
+        "(compose stage + LM stage, hypernets/smollm2), `compose-only` its export at the "
+        "end of the compose stage (no LM seen), `hypernet-lm200` the previous LM-only default.",
     },
     {
-        "title": "Training the default SmolLM2 hypernetwork (held-out bits per byte vs step)",
+        "title": "Training the default SmolLM2 hypernetwork (compose stage, then LM stage)",
         "table": "results/train_curve.md",
-        "plot": "results/train_curve.png",
+        "plot": "results/train_curve_tokens.png",
         "command": "zett train --config configs/smollm2_cpu.yaml && "
-        "python experiments/train_curve.py --run runs/smollm2_cpu",
+        "python experiments/train_curve.py --run hypernets/smollm2",
         "what": "in-loop evaluation on the corpus valid split (6,000 bytes per language) with "
-        "the unseen llama2 tokenizer; step 0 is the FVT (mean-of-pieces) initialization.",
+        "the unseen llama2 tokenizer; step 0 is the FVT (mean-of-pieces) initialization, steps "
+        "1–1500 are the compose stage (no LM tokens), then LM steps of 1,024 tokens. `compose "
+        "mse` is the held-out reconstruction error of base tokens from their merge parents "
+        "(standardized units). The run's metrics.jsonl is committed with the hypernet, so "
+        "the command after `&&` redraws this from a clone. Plots: vs LM tokens (above) and "
+        "vs wall hours (results/train_curve_hours.png).",
     },
     {
         "title": "Ablations of the paper (equal steps, same unseen tokenizer)",
         "table": "results/ablations.md",
         "plot": "results/ablations.png",
         "command": "python experiments/ablations.py --until 100",
-        "what": "each variant changes one thing of configs/smollm2_cpu.yaml (see "
+        "what": "each variant changes one thing of configs/smollm2_cpu_lm200.yaml (the previous, "
+        "LM-only default; see "
         "configs/ablation_*.yaml) and follows its 200-step schedule, stopped after 100 steps; "
         "in-loop bits per byte on the corpus valid split (6,000 bytes per language) with the "
         "unseen llama2 tokenizer. `fvt (step 0)` is every variant's start. Each variant is "
@@ -54,7 +63,7 @@ SECTIONS = [
         "command": "python experiments/ablations.py --zero-shot no_noise lw0",
         "what": "mean bits per byte (en, de, ru, python; 4,000 test bytes each) of the "
         "hypernet after all 200 steps, same protocol as the zero-shot table; `default` is "
-        "the shipped hypernet, `fvt` the mean-of-pieces start. Trained on to 200 steps: the "
+        "the previous LM-only hypernet (hypernets/smollm2_lm200), `fvt` the mean-of-pieces start. Trained on to 200 steps: the "
         "variant that won at 100 steps (no_noise) and the one that lost most (lw0), ~13 min "
         "each on the 2-core CPU.",
     },
