@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,12 @@ def test_cli_help_lists_subcommands(capsys):
     out = capsys.readouterr().out
     for name in ("prepare", "train"):
         assert name in out
+
+
+def test_every_config_key_is_documented_in_train_help():
+    from zett.config import describe_keys
+
+    lines = describe_keys().splitlines()
+    assert any("--train.compose_steps (default 0)" in x for x in lines)
+    undocumented = [x for x in lines if not re.search(r"\(default .*\) \S", x)]
+    assert not undocumented, undocumented

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zett.config import describe_keys
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
 
 
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a hypernetwork for a base model over sampled tokenizers. Any config "
         "key can be overridden on the command line, e.g. --train.steps 100 --data.batch_size 4. "
         "Writes <train.output_dir>/{metrics.jsonl,checkpoints/,hypernet/}.",
+        epilog="config keys (YAML section.key, or --section.key VALUE):\n" + describe_keys(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML config (see configs/); defaults if omitted")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")

@@ -51,7 +51,7 @@ class DataConfig:
     batch_size: int = 8  # sequences per step
     seq_len: int = 128  # tokens per sequence (in the sampled tokenizer)
     vocab_size_min: int = 8192  # sampled vocabulary size, uniform in [min, max]
-    vocab_size_max: int = 32768
+    vocab_size_max: int = 32768  # (inclusive)
     texts_per_sample: int = 256  # texts whose substrings build one sampled tokenizer
     noise_mean: float = 1e-5  # Gumbel-style noise on unigram log-probs (reference values)
     noise_std: float = 4.0  # 0 turns the noise off (the `no_noise` ablation)
@@ -59,18 +59,18 @@ class DataConfig:
     short_rows: int = 0  # of those rows, how many run at `short_pieces` positions (0: off)
     short_pieces: int = 3  # piece positions of the short rows (the rest run at max_pieces)
     prefetch: int = 2  # batches sampled ahead in a background thread
-    seed: int = 0
+    seed: int = 0  # seed of the batch stream (batch k is a function of seed and k)
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000
+    steps: int = 1000  # optimizer steps in all, every stage included
     lr: float = 3e-4  # AdamW peak learning rate
     end_lr: float = 6e-5  # cosine decay target
-    warmup_steps: int = 100
-    b1: float = 0.9
-    b2: float = 0.95
-    weight_decay: float = 0.01
+    warmup_steps: int = 100  # linear lr warm-up of the LM stage
+    b1: float = 0.9  # AdamW beta1
+    b2: float = 0.95  # AdamW beta2
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 0.1  # global-norm clip
     grad_accum: int = 1  # micro-batches per optimizer step
     lw: float = 0.5  # weight of the auxiliary MSE on shared tokens (0: off)
@@ -84,19 +84,19 @@ class TrainConfig:
     compose_valid: float = 0.02  # fraction of compose targets held out (eval/compose_mse)
     objective: str = "auto"  # auto | clm | mlm | sentence
     bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)
-    eval_every: int = 100
+    eval_every: int = 100  # held-out eval every N steps (0: never)
     eval_at_start: bool = True  # also evaluate at step 0 (the FVT init when heads are zero)
-    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2"])
+    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2"])  # names or paths
     eval_bytes: int = 20000  # validation bytes per language per eval
-    save_every: int = 100
-    log_every: int = 10
-    output_dir: str = "runs/default"
+    save_every: int = 100  # orbax checkpoint every N steps (the last 2 are kept)
+    log_every: int = 10  # metrics.jsonl line every N steps
+    output_dir: str = "runs/default"  # metrics.jsonl, checkpoints/, hypernet/
     # Warm start from an exported hypernet dir (e.g. the committed hypernets/smollm2): its
     # weights, step and LM-token count; the optimizer moments start afresh. Used when the
     # output dir has no checkpoint to resume (a fresh machine continuing a long run).
-    init_from: str = ""
+    init_from: str = ""  # exported hypernet dir to warm-start from (see above)
     max_minutes: float = 0.0  # stop (checkpoint + export) after this much wall time (0: off)
-    seed: int = 0
+    seed: int = 0  # hypernet init and per-step rng
 
 
 @dataclass
@@ -118,7 +118,7 @@ class EvalConfig:
     langs: list[str] = field(default_factory=list)  # empty: every language of the test split
     max_bytes: int = 50000  # test bytes per language
     chunk_tokens: int = 511  # tokens per chunk (+ BOS where the tokenizer has one)
-    batch_size: int = 8
+    batch_size: int = 8  # chunks per forward pass
 
 
 @dataclass
@@ -249,6 +249,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if overrides:
         apply_dict(cfg, parse_overrides(overrides), "")
     return cfg
+
+
+_FIELD_RE = re.compile(r"^    (\w+): [^=]+=\s*(.+?)(?:\s+#\s*(.*))?$")
+
+
+def describe_keys() -> str:
+    """Every config key with its default and comment, one line each (for `zett train -h`)."""
+    import inspect
+
+    lines = []
+    for section in dataclasses.fields(Config):
+        cls = type(getattr(Config(), section.name))
+        comments = {}
+        for line in inspect.getsource(cls).splitlines():
+            m = _FIELD_RE.match(line)
+            if m:
+                comments[m.group(1)] = m.group(3) or ""
+        for f in dataclasses.fields(cls):
+            default = getattr(cls(), f.name)
+            lines.append(
+                f"  --{section.name}.{f.name} (default {default!r}) {comments.get(f.name, '')}"
+            )
+    return "\n".join(lines)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
