@@ -6,7 +6,7 @@
     python experiments/ablations.py --zero-shot no_noise   # full schedule, test-split table
     python experiments/ablations.py --smoke           # tiny models, seconds (tests)
 
-Each variant is a config in configs/ that changes one thing of `configs/smollm2_cpu_lm200.yaml`:
+Each variant is a config in configs/ that changes one thing of `configs/smollm2_cpu.yaml`:
 
     no_identity  no identity warm-up stage (train.identity_steps: 0)
     no_noise     sampled tokenizers without noise on the unigram log-probs (data.noise_std: 0)
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # zero_shot.py, train_curve.py
 
 VARIANTS = {
-    "default": ("configs/smollm2_cpu_lm200.yaml", "the LM-only 200-step CPU recipe"),
+    "default": ("configs/smollm2_cpu.yaml", "the shipped CPU recipe"),
     "no_identity": ("configs/ablation_no_identity.yaml", "no identity warm-up"),
     "no_noise": ("configs/ablation_no_noise.yaml", "no noise in tokenizer sampling"),
     "untied": ("configs/ablation_untied.yaml", "separate output-embedding head"),
@@ -176,8 +176,7 @@ def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_o
     hypernet = run / "hypernet"
     label = "hypernet"
     if name == "default" and not (hypernet / "hypernet.json").is_file():
-        hypernet = ROOT / "hypernets" / "smollm2_lm200"  # the committed export of this recipe
-        label = "hypernet-lm200"
+        hypernet = ROOT / "hypernets" / "smollm2"  # the committed export of this recipe
     args = argparse.Namespace(
         base="smollm2", hypernet=str(hypernet), results=str(root), force=False, label=label,
         workdir=str(ROOT / "outputs" / "zero_shot"), max_bytes=zero_shot.MAX_BYTES,

@@ -5,7 +5,7 @@ The hypernet's overhead is what it adds to a step that has to run the frozen LM 
 
     python experiments/bench_train.py [--quick]        # prints JSON
 
-Uses real SmolLM2 (`zett prepare smollm2`) and the real step-0 batch of configs/smollm2_cpu.yaml
+Uses real SmolLM2 (`zett prepare smollm2`) and the real step-0 batch of configs/smollm2_cpu_compose.yaml
 (sampled tokenizer, decompositions through SmolLM2's tokenizer, compose rows), built before
 timing, so the timing measures compute only, not data loading. Also times the same step
 without the short/long row split, for the ratio the split buys.
@@ -59,7 +59,7 @@ def run(quick: bool = False) -> dict:
     from zett.train.loop import base_heads, load_base
     from zett.train.losses import causal_lm_loss
 
-    cfg = load_config(ROOT / "configs" / "smollm2_cpu.yaml")
+    cfg = load_config(ROOT / "configs" / "smollm2_cpu_compose.yaml")
     bundle = load_base(cfg)
     frozen, module = bundle.frozen, bundle.loaded.module
     batch = _real_batch(cfg, bundle)

@@ -6,8 +6,8 @@ Expected: goal < 40 s for the whole transfer on a 2-core CPU; the hypernet over 
           dominates (≈ 383k piece positions × layers × width 576). `--quick` predicts only
           8,192 random tokens and extrapolates linearly, compile included (no export).
 
-The hypernet is randomly initialised with the shipped CPU config's `hypernet:` section
-(configs/smollm2_cpu.yaml: 2 layers, width 576, 9 heads, max_pieces 7): speed does not depend
+The hypernet is randomly initialised with the compose CPU config's `hypernet:` section
+(configs/smollm2_cpu_compose.yaml: 2 layers, width 576, 9 heads, max_pieces 7): speed does not depend
 on training. Peak memory is the process's
 `ru_maxrss` (includes the loaded model and the tokenizers).
 """
@@ -45,7 +45,9 @@ def run(quick: bool = False) -> dict:
     base_in = get_embeddings(loaded, loaded.params)[0]
     t_load = time.perf_counter() - t0
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "smollm2_cpu.yaml").hypernet
+    cfg = load_config(
+        Path(__file__).resolve().parents[1] / "configs" / "smollm2_cpu_compose.yaml"
+    ).hypernet
     hn = build_hypernet(cfg, base_in.shape[1], loaded.hf_config.num_attention_heads)
     params = init_hypernet(hn, jax.random.key(0), base_in)
     work = Path(tempfile.mkdtemp(prefix="bench_transfer_"))

@@ -22,25 +22,28 @@ SECTIONS = [
         "table": "results/zero_shot.md",
         "plot": "results/zero_shot.png",
         "command": "python experiments/zero_shot.py --also "
-        "hypernet-lm200=hypernets/smollm2_lm200 compose-only=hypernets/smollm2_compose_only",
+        "compose-only=hypernets/smollm2_compose_only "
+        "compose+lm500=hypernets/smollm2_compose_lm500",
         "what": "bits per byte (lower is better) on the corpus test split, 4,000 bytes per "
         "language; `tokens/byte` is the sequence length per byte (lower = shorter). "
         "`original` is SmolLM2 with its own tokenizer. `hypernet` is the shipped default "
-        "(compose stage + LM stage, hypernets/smollm2), `compose-only` its export at the "
-        "end of the compose stage (no LM seen), `hypernet-lm200` the previous LM-only default.",
+        "(hypernets/smollm2: 200 LM steps, 35 min); `compose-only` is 1,500 compose steps "
+        "and no LM (configs/smollm2_cpu_compose.yaml stopped at the end of its compose stage, "
+        "13 min wall), `compose+lm500` the same run 500 LM steps (0.51M tokens, 38 min) later "
+        "(scored on three targets).",
     },
     {
-        "title": "Training the default SmolLM2 hypernetwork (compose stage, then LM stage)",
+        "title": "Training with compose pretraining (compose stage, then LM stage)",
         "table": "results/train_curve.md",
         "plot": "results/train_curve_tokens.png",
-        "command": "zett train --config configs/smollm2_cpu.yaml && "
-        "python experiments/train_curve.py --run hypernets/smollm2",
+        "command": "zett train --config configs/smollm2_cpu_compose.yaml && "
+        "python experiments/train_curve.py --run hypernets/smollm2_compose_lm500",
         "what": "in-loop evaluation on the corpus valid split (6,000 bytes per language) with "
         "the unseen llama2 tokenizer; step 0 is the FVT (mean-of-pieces) initialization, steps "
         "1–1500 are the compose stage (no LM tokens), then LM steps of 1,024 tokens. `compose "
         "mse` is the held-out reconstruction error of base tokens from their merge parents "
         "(standardized units). The run's metrics.jsonl is committed with the hypernet, so "
-        "the command after `&&` redraws this from a clone. Plots: vs LM tokens (above) and "
+        "the command after `&&` redraws this from a clone (stopped at step 2010 of 3500). Plots: vs LM tokens (above) and "
         "vs wall hours (results/train_curve_hours.png).",
     },
     {
@@ -48,8 +51,7 @@ SECTIONS = [
         "table": "results/ablations.md",
         "plot": "results/ablations.png",
         "command": "python experiments/ablations.py --until 100",
-        "what": "each variant changes one thing of configs/smollm2_cpu_lm200.yaml (the previous, "
-        "LM-only default; see "
+        "what": "each variant changes one thing of configs/smollm2_cpu.yaml (see "
         "configs/ablation_*.yaml) and follows its 200-step schedule, stopped after 100 steps; "
         "in-loop bits per byte on the corpus valid split (6,000 bytes per language) with the "
         "unseen llama2 tokenizer. `fvt (step 0)` is every variant's start. Each variant is "
@@ -63,7 +65,7 @@ SECTIONS = [
         "command": "python experiments/ablations.py --zero-shot no_noise lw0",
         "what": "mean bits per byte (en, de, ru, python; 4,000 test bytes each) of the "
         "hypernet after all 200 steps, same protocol as the zero-shot table; `default` is "
-        "the previous LM-only hypernet (hypernets/smollm2_lm200), `fvt` the mean-of-pieces start. Trained on to 200 steps: the "
+        "the shipped hypernet, `fvt` the mean-of-pieces start. Trained on to 200 steps: the "
         "variant that won at 100 steps (no_noise) and the one that lost most (lw0), ~13 min "
         "each on the 2-core CPU.",
     },

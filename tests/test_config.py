@@ -35,9 +35,7 @@ def test_base_inheritance_and_overrides():
     assert cfg.train.lw == 0.0
     assert cfg.train.steps == 7
     assert cfg.data.langs == {"en": 2.0}
-    assert (
-        cfg.hypernet.num_layers == load_config(root / "smollm2_cpu_lm200.yaml").hypernet.num_layers
-    )
+    assert cfg.hypernet.num_layers == load_config(root / "smollm2_cpu.yaml").hypernet.num_layers
 
 
 def test_parse_overrides_types():
