@@ -72,13 +72,14 @@ def summarize(run: Path, out_prefix: Path) -> str:
     prog = _progress(evals, steps)
     at = {e["step"]: p for e, p in zip(evals, prog)}
     for suffix, idx, xlabel in (("_tokens", 1, "LM tokens seen"), ("_hours", 2, "wall hours")):
+        # one point per x: the latest eval (all compose-stage evals sit at 0 LM tokens)
         by_x = {
-            name: [(at[s][idx], y) for s, y in pts if at[s][idx] == at[s][idx]]
+            name: list({at[s][idx]: y for s, y in pts if at[s][idx] == at[s][idx]}.items())
             for name, pts in curves.items()
         }
         line_plot(
             by_x, out_prefix.with_name(out_prefix.name + suffix + ".png"), xlabel=xlabel,
-            title=f"{run.name}: held-out bits per byte vs {xlabel}", hlines=hlines,
+            title=f"{run.name}: held-out bpb vs {xlabel}", hlines=hlines,
         )  # fmt: skip
     langs = sorted({k.split("/")[2] for k in keys if k.count("/") == 2})
     targets = sorted({k.split("/")[1] for k in keys if k.count("/") == 2})

@@ -35,7 +35,7 @@ SECTIONS = [
     {
         "title": "Training with compose pretraining (compose stage, then LM stage)",
         "table": "results/train_curve.md",
-        "plot": "results/train_curve_tokens.png",
+        "plot": "results/train_curve_hours.png",
         "command": "zett train --config configs/smollm2_cpu_compose.yaml && "
         "python experiments/train_curve.py --run hypernets/smollm2_compose_lm500",
         "what": "in-loop evaluation on the corpus valid split (6,000 bytes per language) with "
@@ -43,8 +43,8 @@ SECTIONS = [
         "1–1500 are the compose stage (no LM tokens), then LM steps of 1,024 tokens. `compose "
         "mse` is the held-out reconstruction error of base tokens from their merge parents "
         "(standardized units). The run's metrics.jsonl is committed with the hypernet, so "
-        "the command after `&&` redraws this from a clone (stopped at step 2010 of 3500). Plots: vs LM tokens (above) and "
-        "vs wall hours (results/train_curve_hours.png).",
+        "the command after `&&` redraws this from a clone (stopped at step 2010 of 3500). Plots: vs wall hours (above; the compose stage sees no LM tokens) and "
+        "vs LM tokens (results/train_curve_tokens.png).",
     },
     {
         "title": "Ablations of the paper (equal steps, same unseen tokenizer)",
