@@ -133,6 +133,8 @@ def compositions(tok: tokenizers.Tokenizer, max_chars: int = 48) -> Compositions
             scores = {i: float(s) for i, (_, s) in enumerate(model["vocab"])}
         parents = {}
         pre = tok.pre_tokenizer
+        # continuation pieces of a WordPiece vocab, keyed without their prefix
+        shifted = {t[len(cont) :]: i for t, i in vocab.items() if cont and t.startswith(cont)}
         for s, tid in vocab.items():
             if tid in skip or len(s) < 2 or len(s) > max_chars:
                 continue
@@ -141,25 +143,13 @@ def compositions(tok: tokenizers.Tokenizer, max_chars: int = 48) -> Compositions
                 continue  # never emitted as one token (e.g. BERT's "[unused0]")
             if cont and s.startswith(cont) and len(s) > len(cont):
                 # a continuation token: every piece is a continuation piece
-                pieces = _fewest_pieces(s[len(cont) :], tid, _shifted(vocab, cont), "", {})
+                pieces = _fewest_pieces(s[len(cont) :], tid, shifted, "", {})
             else:
                 pieces = _fewest_pieces(s, tid, vocab, cont, scores)
             if pieces is not None:
                 parents[tid] = pieces
     ids = np.array(sorted(parents), dtype=np.int64)
     return Compositions(ids, [parents[int(i)] for i in ids], children, mtype)
-
-
-_SHIFT_CACHE: dict[tuple[int, str], dict[str, int]] = {}
-
-
-def _shifted(vocab: dict[str, int], prefix: str) -> dict[str, int]:
-    """The continuation pieces of a WordPiece vocab keyed without their prefix."""
-    key = (id(vocab), prefix)
-    if key not in _SHIFT_CACHE:
-        _SHIFT_CACHE.clear()
-        _SHIFT_CACHE[key] = {s[len(prefix) :]: i for s, i in vocab.items() if s.startswith(prefix)}
-    return _SHIFT_CACHE[key]
 
 
 def expand(
