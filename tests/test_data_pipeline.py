@@ -9,7 +9,13 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from zett.config import DataConfig
-from zett.data.pipeline import BatchIterator, TextMixture, fixed_tokenizer_batches
+from zett.data.pipeline import (
+    BatchIterator,
+    TextMixture,
+    fixed_tokenizer_batches,
+    negative_offsets,
+    subsample_vocab,
+)
 from zett.errors import ZettError
 from zett.tokenizers.surface import surface_forms
 
@@ -224,3 +230,35 @@ def test_short_rows_batch_is_consistent(base_tok) -> None:
             assert np.array_equal(short.piece_ids[i], by_id[int(v)][0])
     assert np.all(short.vocab_mask[short.shared_idx[short.shared_mask]])
     assert short.shared_mask.sum() > 0
+
+
+def test_negative_offsets_estimate_the_full_partition_function() -> None:
+    """Σ exp(logit + offset) over a subsample is unbiased for Σ exp(logit) over the vocab."""
+    rng = np.random.default_rng(0)
+    vocab, n_rows = 500, 64
+    logits = rng.normal(0, 2, vocab)
+    batch = rng.integers(0, 40, size=(2, 16)).astype(np.int32)
+    mask = np.ones_like(batch)
+    estimates, uncorrected = [], []
+    for _ in range(3000):
+        ids, _ = subsample_vocab(batch, mask, vocab, n_rows, rng)
+        off = negative_offsets(ids, len(np.unique(batch)), vocab)
+        estimates.append(np.exp(logits[ids] + off).sum())
+        uncorrected.append(np.exp(logits[ids]).sum())
+    full = np.exp(logits).sum()
+    assert abs(np.mean(estimates) / full - 1) < 0.03
+    assert np.mean(uncorrected) / full < 0.5  # what the softmax saw before the correction
+
+
+def test_batch_offsets_mark_exactly_the_random_rows(base_tok) -> None:
+    for kw in ({}, {"short_rows": 64, "short_pieces": 2}):
+        b = BatchIterator(make_data(), base_tok, cfg(**kw), max_pieces=5).batch(1)
+        present = np.zeros(len(b.vocab_ids), bool)
+        present[np.unique(b.input_ids[b.attention_mask > 0])] = True
+        negative = b.vocab_mask & ~present
+        n_present = int(present.sum())
+        expect = np.log((b.vocab_size - n_present) / negative.sum())
+        np.testing.assert_allclose(b.logit_offset[negative], expect, rtol=1e-6)
+        assert np.all(b.logit_offset[~negative] == 0)
+    off = BatchIterator(make_data(), base_tok, cfg(negative_correction=False), max_pieces=5)
+    assert off.batch(1).logit_offset is None

@@ -56,6 +56,7 @@ class DataConfig:
     noise_mean: float = 1e-5  # Gumbel-style noise on unigram log-probs (reference values)
     noise_std: float = 4.0  # 0 turns the noise off (the `no_noise` ablation)
     n_token_subsample: int = 8192  # tokens of the sampled vocab the hypernet embeds per step
+    negative_correction: bool = True  # sampled-softmax log(1/q) on the random negative rows
     short_rows: int = 0  # of those rows, how many run at `short_pieces` positions (0: off)
     short_pieces: int = 3  # piece positions of the short rows (the rest run at max_pieces)
     prefetch: int = 2  # batches sampled ahead in a background thread

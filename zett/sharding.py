@@ -83,6 +83,7 @@ TOKEN_KEYS = (
     "piece_lengths",
     "vocab_mask",
     "unigram_logprobs",
+    "logit_offset",
     "base_ids",
     "compose_piece_ids",
     "compose_piece_lengths",

@@ -10,7 +10,10 @@ at step `s` (`start_step=s`) sees exactly the batches it would have seen. One ba
    texts are padded, mask 0);
 3. the vocabulary is subsampled to `n_token_subsample` rows: every token present in the
    batch first, then random others, padding rows (vocab_mask False) when the vocab is
-   smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`;
+   smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`.
+   With `negative_correction`, each random row's logit gets log(1/q), q = the chance an
+   absent token was drawn (sampled softmax): without it the softmax over ~1k rows stands
+   for one over ~10k and rare tokens are almost never pushed down (`negative_offsets`);
 4. the subsample is decomposed into base-tokenizer pieces and its tokens shared with the
    base vocabulary are listed (for the auxiliary loss).
 
@@ -56,6 +59,8 @@ class Batch:
     # objective of encoders without an MLM head): int32 [B, T], 0-padded, and their mask.
     ref_input_ids: np.ndarray | None = None
     ref_attention_mask: np.ndarray | None = None
+    # float32 [N]: added to the LM logits in training (`negative_correction`); None: none.
+    logit_offset: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------- text mixture
@@ -187,6 +192,21 @@ def subsample_vocab(
     return vocab_ids, remapped
 
 
+def negative_offsets(vocab_ids: np.ndarray, n_present: int, vocab_size: int) -> np.ndarray:
+    """Sampled-softmax logit offsets [N] for a subsample from `subsample_vocab`.
+
+    Rows [0, n_present) are the batch's own tokens (always in: offset 0); each of the
+    k random rows stands for (vocab_size − n_present) / k absent tokens, so it gets
+    log of that. With it, Σ exp(logit + offset) over the rows is an unbiased estimate
+    of the partition function over the whole vocabulary. Padding rows: 0.
+    """
+    out = np.zeros(len(vocab_ids), np.float32)
+    k = int((vocab_ids[n_present:] >= 0).sum())
+    if k > 0:
+        out[n_present : n_present + k] = np.log((vocab_size - n_present) / k)
+    return out
+
+
 def short_first(
     lengths: np.ndarray, n_real: int, n_present: int, short_rows: int, short_pieces: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -282,8 +302,9 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     row_len[: len(real)] = [len(b) for b in row_bytes]
     logp = np.zeros(cfg.n_token_subsample, dtype=np.float32)
     logp[: len(real)] = sampled.unigram_logprobs[real]
+    n_present = len(np.unique(ids[mask.astype(bool)]))
+    offset = negative_offsets(vocab_ids, n_present, sampled.vocab_size)
     if 0 < cfg.short_rows < cfg.n_token_subsample:
-        n_present = len(np.unique(ids[mask.astype(bool)]))
         order, piece_lengths = short_first(
             piece_lengths, len(real), n_present, cfg.short_rows, cfg.short_pieces
         )
@@ -292,6 +313,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
         piece_ids = np.where(keep[:, None], piece_ids[src], 0).astype(np.int32)
         row_len = np.where(keep, row_len[src], 0).astype(np.int32)
         logp = np.where(keep, logp[src], 0.0).astype(np.float32)
+        offset = np.where(keep, offset[src], 0.0).astype(np.float32)
         vocab_ids = np.where(keep, vocab_ids[src], -1).astype(np.int32)
         new_row = np.full(cfg.n_token_subsample, -1, np.int64)
         new_row[order[keep]] = np.flatnonzero(keep)
@@ -316,6 +338,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
         step=step,
         ref_input_ids=ref_ids,
         ref_attention_mask=ref_mask,
+        logit_offset=offset if cfg.negative_correction else None,
     )
 
 

@@ -8,7 +8,8 @@ for any mesh without this module knowing about devices.
 Batch arrays (see `zett.data.pipeline.Batch`):
   input_ids [B, T] (indices into the sampled vocabulary subsample), attention_mask [B, T],
   piece_ids [N, P], piece_lengths [N], vocab_mask [N], unigram_logprobs [N],
-  shared_idx [S], shared_base_ids [S], shared_mask [S];
+  shared_idx [S], shared_base_ids [S], shared_mask [S], optionally logit_offset [N]
+  (sampled-softmax correction of the random negative rows, added to the LM logits);
   for the `sentence` objective also ref_input_ids / ref_attention_mask [B, T'] (original
   tokenizer), and for the `identity` stage base_ids [N] (the token each row reproduces).
   The `compose` stage's batches have piece_ids/piece_lengths/vocab_mask/base_ids of base
@@ -39,6 +40,7 @@ BATCH_KEYS = (
     "piece_lengths",
     "vocab_mask",
     "unigram_logprobs",
+    "logit_offset",
     "shared_idx",
     "shared_base_ids",
     "shared_mask",
@@ -213,6 +215,8 @@ def make_loss_fn(
         inputs_embeds = jnp.take(pred_in, ids, axis=0)  # [B, T, D]
         out_emb = pred_in if pred_out is None else pred_out
         out_bias = losses.vocab_bias(bias, batch["vocab_mask"])
+        if "logit_offset" in batch:
+            out_bias = out_bias + batch["logit_offset"]
         metrics = {}
         if objective == "clm":
             logits = base.apply(
