@@ -26,6 +26,7 @@ $(STAMP): setup.cfg pyproject.toml
 prepare: install
 	$(BIN)/zett prepare smollm2
 	$(BIN)/zett prepare minilm
+	$(BIN)/zett prepare tokenizers
 
 demo: prepare
 	$(BIN)/python -m zett.demo

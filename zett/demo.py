@@ -49,6 +49,16 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int = 16) -> str:
     return tok.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
+def _named_tokenizer(name: str) -> Path | None:
+    """The directory of a short-named tokenizer (../shared or prepared), or None."""
+    from zett import assets
+
+    try:
+        return assets.find_tokenizer(name).parent
+    except ZettError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zett.demo", description=__doc__)
     p.add_argument("--hypernet", default=str(DEFAULT_HYPERNET))
@@ -80,10 +90,11 @@ def run(args: argparse.Namespace) -> None:
 
     if args.target:
         target = args.target
-    elif assets.shared_tokenizers_dir() and (assets.shared_tokenizers_dir() / "llama2").is_dir():
-        target = str(assets.shared_tokenizers_dir() / "llama2")
+    elif _named_tokenizer("llama2") is not None:
+        target = str(_named_tokenizer("llama2"))
     else:
-        print("[demo] ../shared/tokenizers absent: training a local 16k SentencePiece-BPE target")
+        print("[demo] llama2 not in ../shared/tokenizers nor prepared (`zett prepare "
+              "tokenizers`): training a local 16k SentencePiece-BPE target")  # fmt: skip
         target = str(local_target(workdir))
     print(f"[demo] 2/5 target tokenizer: {target}")
 
