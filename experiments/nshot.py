@@ -36,6 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
+
+from cells import cell_file, file_digest  # noqa: E402
 
 METHODS = ["hypernet", "fvt"]
 
@@ -91,6 +94,22 @@ def run_method(method: str, target: str, args, corpus="default") -> list[dict]:
         shutil.rmtree(export, ignore_errors=True)
         shutil.rmtree(result.output_dir, ignore_errors=True)
     return result.log
+
+
+def cell_inputs(method: str, args) -> dict:
+    """Everything a method's n-shot log depends on (see experiments/cells.py)."""
+    from zett import assets
+
+    inputs = {
+        "method": method, "base": args.base,
+        "target": file_digest(assets.find_tokenizer(args.target)),
+        "steps": args.steps, "lr": args.lr, "batch_size": args.batch_size,
+        "seq_len": args.seq_len, "eval_every": args.eval_every, "langs": list(args.langs),
+        "eval_bytes": args.eval_bytes, "seed": args.seed,
+    }  # fmt: skip
+    if method == "hypernet":
+        inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
+    return inputs
 
 
 def original_bpb(args, corpus="default") -> dict[str, float]:
@@ -180,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
             print(f"[nshot] skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
             continue
-        cell = cells / f"{label}-{method}.json"
+        cell = cell_file(cells, label, method, cell_inputs(method, args))
         if cell.is_file() and not args.force:
             logs[method] = json.loads(cell.read_text())
             continue
