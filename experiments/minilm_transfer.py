@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
+
+from cells import cell_file, file_digest  # noqa: E402
 
 SHARED = ["llama2", "qwen3", "gpt35turbo"]
 LOCAL = {"local-wordpiece-16k": "wordpiece", "local-unigram-16k": "unigram"}
@@ -72,6 +75,19 @@ def local_target(name: str, workdir: Path, texts: list[str], vocab: int = 16000)
     return cached_tokenizer(out, LOCAL[name], lambda: texts, vocab, byte_level=False)
 
 
+def cell_inputs(base: str, target: str, method: str, n_sentences: int, options: dict) -> dict:
+    """Everything a cell's scores depend on (see experiments/cells.py)."""
+    from zett import assets
+
+    inputs = {
+        "method": method, "base": base, "n_sentences": n_sentences,
+        "target": file_digest(assets.find_tokenizer(target)), "seed": options.get("seed"),
+    }  # fmt: skip
+    if method == "hypernet":
+        inputs["hypernet"] = file_digest(Path(options["hypernet"]) / "hypernet.safetensors")
+    return inputs
+
+
 def run_target(base: str, target: str, label: str, methods, sentences, args, options) -> list[dict]:
     """Score every method for one target (one load + one decomposition shared by them)."""
     from zett.eval.embedding_agreement import embedding_agreement_models, load_encoder
@@ -81,7 +97,9 @@ def run_target(base: str, target: str, label: str, methods, sentences, args, opt
     from zett.transfer.run import load_pair
 
     cells = Path(args.results) / "minilm_transfer" / "cells"
-    todo = [m for m in methods if args.force or not (cells / f"{label}-{m}.json").is_file()]
+    path = {m: cell_file(cells, label, m, cell_inputs(base, target, m, len(sentences), options))
+            for m in methods}  # fmt: skip
+    todo = [m for m in methods if args.force or not path[m].is_file()]
     rows = {}
     if todo:
         base_dir, loaded, base_tok, target_path, target_tok = load_pair(base, target)
@@ -103,10 +121,10 @@ def run_target(base: str, target: str, label: str, methods, sentences, args, opt
                    "n_sentences": scores["n_sentences"],
                    "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
             cells.mkdir(parents=True, exist_ok=True)
-            (cells / f"{label}-{method}.json").write_text(json.dumps(row, indent=1))
+            path[method].write_text(json.dumps(row, indent=1))
             shutil.rmtree(out, ignore_errors=True)
     for m in methods:
-        rows[m] = json.loads((cells / f"{label}-{m}.json").read_text())
+        rows[m] = json.loads(path[m].read_text())
     return [rows[m] for m in methods]
 
 

@@ -83,3 +83,37 @@ def test_graft_body_takes_body_from_finetuned_and_embeddings_from_transferred(tm
     body = [n for n in so if n != emb]
     assert body and all((so[n] == sb[n]).all() for n in body)
     assert (out / "tokenizer.json").read_bytes() == (a / "tokenizer.json").read_bytes()
+
+
+def test_cells_are_keyed_by_content_of_every_input(tmp_path):
+    """Another --hypernet (other weights) is another cell; the same weights elsewhere, and
+    the same inputs, name the same cell; any changed option names another one."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import nshot
+
+    from tests.tiny import make_tokenizer
+
+    make_tokenizer(tmp_path / "tok", vocab_size=300)
+    for name, data in (("a", b"weights-1"), ("b", b"weights-2"), ("c", b"weights-1")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "hypernet.safetensors").write_bytes(data)
+
+    common = dict(base="smollm2", target=str(tmp_path / "tok"), steps=120, lr=3e-4, batch_size=4,
+              seq_len=128, eval_every=20, langs=["en"], eval_bytes=2000, seed=0)  # fmt: skip
+
+    def cell(hypernet, **kw):
+        args = argparse.Namespace(**{**common, "hypernet": str(tmp_path / hypernet), **kw})
+        return nshot.cell_file(tmp_path, "t", "hypernet", nshot.cell_inputs("hypernet", args))
+
+    assert cell("a") == cell("c") and cell("a") != cell("b")
+    for change in ({"steps": 121}, {"lr": 1e-4}, {"seed": 1}, {"eval_bytes": 1000}):
+        assert cell("a", **change) != cell("a"), change
+    fvt_a = nshot.cell_inputs(
+        "fvt", argparse.Namespace(**{**common, "hypernet": str(tmp_path / "a")})
+    )
+    fvt_b = nshot.cell_inputs(
+        "fvt", argparse.Namespace(**{**common, "hypernet": str(tmp_path / "b")})
+    )
+    assert fvt_a == fvt_b  # a baseline's cell does not depend on the hypernet
