@@ -17,6 +17,7 @@ import tokenizers
 from tests.tiny import WORDS
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.decompose import decompose, shared_tokens
+from zett.tokenizers.special import map_special_tokens
 from zett.tokenizers.surface import join_surfaces, load_tokenizer, normalized_text, surface_forms
 
 FAMILIES = ("byte_bpe", "sp_bpe", "byte_unigram", "unigram", "wordpiece")
@@ -35,13 +36,25 @@ def trained() -> dict[str, tokenizers.Tokenizer]:
     }
 
 
+def unk_of(tok: tokenizers.Tokenizer) -> set[int]:
+    return {tok.token_to_id(u) for u in ("<unk>", "[UNK]")} - {None}
+
+
 def check_decomposition(target: tokenizers.Tokenizer, base: tokenizers.Tokenizer, sample=None):
     """Assert the re-join property; return the Decomposition for further checks."""
     tf, bf = surface_forms(target), surface_forms(base)
     d = decompose(tf, base, max_pieces=12)
     assert d.ids.shape == (len(tf), 12) and d.ids.dtype == np.int32
     assert d.lengths.dtype == np.int32 and np.all(d.ids < len(bf))
-    assert np.all((d.lengths == 0) == np.array([c == b"" for c in tf.canonical()]))
+    # neutral rows (no pieces): empty ids, special tokens without a base counterpart, and
+    # bytes a base without an unk token cannot write (SmolLM2 has no 0xF5 byte token)
+    mapped = map_special_tokens(tf, bf)
+    single = {b for b in bf.bytes_ if len(b) == 1}
+    for i, c in enumerate(tf.canonical()):
+        if c == b"" or (tf.is_special[i] and i not in mapped):
+            assert d.neutral[i], (i, c)
+        elif d.neutral[i]:
+            assert not unk_of(base) and any(bytes([x]) not in single for x in c), (i, c)
     unk = {base.token_to_id(u) for u in ("<unk>", "[UNK]")} - {None}
     canon = tf.canonical()
     ids = range(len(tf)) if sample is None else random.Random(0).sample(range(len(tf)), sample)
@@ -142,7 +155,7 @@ def test_truncation_and_special(trained) -> None:
     d8 = decompose(forms, wp, 8)
     assert d1.n_truncated == int((d8.lengths > 1).sum()) > 0
     assert np.all(d1.lengths <= 1)
-    # byte BPE's <|endoftext|> maps to WordPiece's role-equivalent? none: it is text there
+    # byte BPE's <|endoftext|> has no WordPiece counterpart: neutral (test_neutral_rows_...)
     sp = trained["sp_bpe"]
     d = decompose(surface_forms(sp), wp, 4)
     assert d.ids[sp.token_to_id("<unk>"), 0] == wp.token_to_id("[UNK]")
@@ -170,7 +183,37 @@ def test_real_qwen3_to_smollm2(shared_tokenizers, smollm2_dir) -> None:
     qf = surface_forms(qwen)
     assert d.ids[qf.roles["im_end"], 0] == smol.token_to_id("<|im_end|>")
     assert d.ids[qwen.token_to_id("<|endoftext|>"), 0] == smol.token_to_id("<|endoftext|>")
-    assert np.all(d.lengths[[i for i, c in enumerate(qf.bytes_) if c]] >= 1)
+    # no pieces only for specials without a SmolLM2 counterpart and bytes SmolLM2 lacks
+    sf = surface_forms(smol)
+    mapped = map_special_tokens(qf, sf)
+    single = {b for b in sf.bytes_ if len(b) == 1}
+    text_neutral = [i for i in np.nonzero(d.neutral)[0] if not qf.is_special[i]]
+    assert text_neutral and all(
+        any(bytes([x]) not in single for x in qf.bytes_[i]) for i in text_neutral
+    )
+    assert all(d.neutral[i] for i in range(len(qf)) if qf.is_special[i] and i not in mapped)
+
+
+def test_neutral_rows_and_no_truncation(trained, smollm2_dir) -> None:
+    """Specials without a base counterpart and bytes the base cannot write get no pieces
+    (the consumers give them the mean row), never another token's row or their text."""
+    wp, bpe = trained["wordpiece"], trained["byte_bpe"]
+    d = decompose(surface_forms(bpe), wp, 4)
+    eot = bpe.token_to_id("<|endoftext|>")  # WordPiece has no eos/endoftext role
+    assert d.neutral[eot] and d.lengths[eot] == 0
+    smol = load_tokenizer(smollm2_dir)
+    target = surface_forms(bpe)
+    lone = {target.bytes_[i][0]: i for i, b in enumerate(target.bytes_) if len(b) == 1}
+    d = decompose(target, smol, 4)
+    for byte in (0xC0, 0xC1, 0xF5, 0xFF):
+        assert d.neutral[lone[byte]], hex(byte)  # SmolLM2 has no such byte and no unk
+    assert not d.neutral[lone[0x41]]
+    full = decompose(target, wp, None)  # every piece kept
+    cut = decompose(target, wp, 2)
+    assert full.n_truncated == 0 and full.ids.shape[1] == full.lengths.max() >= 2
+    assert cut.n_truncated == int((full.lengths > 2).sum())
+    long = [i for i in range(len(target)) if full.lengths[i] > 2]
+    assert np.array_equal(full.ids[long, :2], cut.ids[long])
 
 
 @pytest.mark.parametrize("target", ["llama2", "gpt35turbo"])

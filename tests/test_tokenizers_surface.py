@@ -275,3 +275,78 @@ def test_shared_tokenizers(shared_tokenizers, name) -> None:
         assert_reproduces(tok, text)
 
     prop()
+
+
+def _spiece_replace_tokenizer() -> tokenizers.Tokenizer:
+    """SentencePiece-style BPE whose spaces come from a Replace(" " → "▁") normalizer (no
+    Metaspace), with byte fallback, that also lists its whitespace-run pieces "▁▁", "▁▁▁" as
+    non-special added tokens with their model ids (as Gemma's file does) plus one added
+    non-special token the model does not have."""
+    import json
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    vocab.update({f"<0x{b:02X}>": 3 + b for b in range(256)})
+    for piece in ("▁", "▁▁", "▁▁▁", "a", "b", "▁a", "▁b", "ab"):
+        vocab[piece] = len(vocab)
+    merges = [["▁", "▁"], ["▁▁", "▁"], ["▁", "a"], ["▁", "b"], ["a", "b"]]
+
+    def added(content: str, i: int, special: bool) -> dict:
+        return {"id": i, "content": content, "single_word": False, "lstrip": False,
+                "rstrip": False, "normalized": False, "special": special}  # fmt: skip
+
+    config = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            added("<unk>", 0, True),
+            added("<s>", 1, True),
+            added("</s>", 2, True),
+            added("▁▁", vocab["▁▁"], False),
+            added("▁▁▁", vocab["▁▁▁"], False),
+            added("▁zz▁", len(vocab), False),
+        ],  # fmt: skip
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"},
+                {"type": "Fuse"},
+            ],
+        },
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": "<unk>",
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": True,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": merges,
+        },  # fmt: skip
+    }
+    return tokenizers.Tokenizer.from_str(json.dumps(config))
+
+
+def test_added_tokens_that_are_model_tokens_keep_the_model_surface():
+    """Issue 16: the "▁▁" added tokens are the model's whitespace runs: b"  ", not the
+    UTF-8 bytes of "▁▁"; an added token outside the vocab maps its visible spaces too."""
+    tok = _spiece_replace_tokenizer()
+    forms = surface_forms(tok)
+    assert forms.kind == "sentencepiece_bpe"
+    run2, run3 = tok.token_to_id("▁▁"), tok.token_to_id("▁▁▁")
+    assert forms.bytes_[run2] == b"  " and forms.bytes_[run3] == b"   "
+    assert not forms.is_special[run2] and forms.begins_word[run2]
+    zz = tok.token_to_id("▁zz▁")
+    assert forms.bytes_[zz] == b" zz " and not forms.is_special[zz] and forms.begins_word[zz]
+    assert forms.bytes_[tok.token_to_id("<s>")] == b"<s>" and forms.is_special[1]
+    for text in ["a  b", "ab   ab a", "  a", "a\tb é", "   "]:
+        ids = encode_ids(tok, text)
+        assert run2 in ids or run3 in ids or "  " not in text
+        assert join_surfaces(forms, ids) == normalized_text(tok, text) == text.encode()
+        assert tok.decode(ids) == text

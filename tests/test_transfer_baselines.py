@@ -183,3 +183,44 @@ def test_omp_with_a_donor(inputs, tmp_path):
     assert np.isfinite(new.input).all()
     t_ids, b_ids = inputs.shared
     np.testing.assert_array_equal(new.input[t_ids], _base_in(inputs)[b_ids])
+
+
+@pytest.fixture(scope="module")
+def odd_inputs(tiny_llama_dir, tmp_path_factory):
+    """A target with a special token no base role matches and a very long (added) token."""
+    import tokenizers
+
+    from zett.models.load import load_model
+    from zett.tokenizers.surface import load_tokenizer
+
+    path = make_target(tmp_path_factory.mktemp("odd"), "bpe", byte_level=False, vocab=420)
+    tok = tokenizers.Tokenizer.from_file(str(path))
+    tok.add_special_tokens(["<|reserved_0|>"])
+    tok.add_tokens(["नमस्ते दुनिया, नमस्ते दुनिया"])  # text: ≫ 16 base pieces
+    tok.save(str(path))
+    loaded = load_model(tiny_llama_dir)
+    base_tok = load_tokenizer(tiny_llama_dir / "tokenizer.json")
+    return build_inputs(loaded, base_tok, load_tokenizer(path), {"texts": ["a b"], "min_count": 1})
+
+
+@pytest.mark.parametrize("method", ["random", "mean", "fvt", "lexical", "focus"])
+def test_special_without_a_base_counterpart_gets_the_mean_row(odd_inputs, method):
+    t = odd_inputs.target_tokenizer.token_to_id("<|reserved_0|>")
+    assert t not in odd_inputs.special and odd_inputs.decomposition().neutral[t]
+    new = METHODS[method](odd_inputs)
+    np.testing.assert_allclose(new.input[t], _base_in(odd_inputs).mean(0), atol=TOL)
+
+
+def test_fvt_averages_every_piece_of_long_tokens(odd_inputs):
+    t = odd_inputs.target_tokenizer.token_to_id("नमस्ते दुनिया, नमस्ते दुनिया")
+    d = odd_inputs.decomposition()
+    assert d.n_truncated == 0 and d.lengths[t] > 16
+    base = _base_in(odd_inputs)
+    new = METHODS["fvt"](odd_inputs)
+    np.testing.assert_allclose(new.input[t], base[d.ids[t, : d.lengths[t]]].mean(0), atol=TOL)
+    odd_inputs.options["max_pieces"] = 4  # the explicit option still truncates
+    try:
+        cut = METHODS["fvt"](odd_inputs)
+    finally:
+        del odd_inputs.options["max_pieces"]
+    np.testing.assert_allclose(cut.input[t], base[d.ids[t, :4]].mean(0), atol=TOL)

@@ -14,11 +14,29 @@ as-is, so a *raw* copy of the base tokenizer is built once:
 
 Bytes that are not valid UTF-8 cannot go through `encode`: a byte-level base maps the whole
 token through the byte map and runs its model directly; a SentencePiece base with byte
-fallback uses `<0xNN>`; otherwise the base's unk token (id 0 if it has none). A WordPiece base has no spaces in
-its tokens: begins-word targets are encoded as words, continuation targets use greedy
+fallback uses `<0xNN>`; otherwise the base's model unk token. A WordPiece base has no spaces
+in its tokens: begins-word targets are encoded as words, continuation targets use greedy
 longest-match over `##` pieces for their first word, whitespace-only targets become [UNK].
 
-Special target tokens take the base's special token of the same role (see `special.py`).
+**Neutral rows.** Some target tokens have no meaningful base pieces; they get *no* pieces
+(length 0, `Decomposition.neutral`), and every consumer gives such a row the *mean of the
+base embeddings* (FVT's mean of zero pieces; `zett.transfer.baselines.finish` for every
+method, the hypernet's included):
+
+- a special target token with a base counterpart (same content, or same role: bos, eos,
+  unk, pad, chat markers; see `special.py`) is that one base special token; a special token
+  *without* one (Llama-3's `<|reserved_special_token_5|>`, Whisper's `<|0.02|>`) is
+  neutral, not its text split into `<`, `|`, `res`, ...;
+- bytes the base cannot express at all (SmolLM2's byte-level vocabulary has no 0xC0 or
+  0xF5-0xFF, and no unk token) are neutral rather than some other token's row (they used to
+  borrow `<|endoftext|>`'s); a base with a model unk token (BERT's [UNK]) still uses it,
+  also for text its normalizer deletes entirely (control characters);
+- ids with no token (gaps in the id space) are neutral too.
+
+`max_pieces=None` keeps every piece (the baselines: FVT is the mean of *all* pieces; long
+Indic or CJK tokens can exceed 16 byte-level pieces); an int truncates (the hypernet's
+fixed piece positions) and counts the truncated tokens.
+
 Results are cached per base tokenizer (keyed by canonical bytes), so the training sampler,
 which decomposes overlapping vocabularies every step, only pays for new tokens.
 """
@@ -48,12 +66,18 @@ CACHE_LIMIT = 4_000_000
 
 @dataclass
 class Decomposition:
-    """ids: int32 [V, max_pieces] base ids, padded with 0; lengths: int32 [V] (0 only for
-    empty tokens); n_truncated: how many tokens had more than max_pieces pieces."""
+    """ids: int32 [V, P] base ids, padded with 0 (P = max_pieces, or the longest token's
+    piece count when max_pieces is None); lengths: int32 [V], 0 exactly for the neutral rows
+    (see the module docstring); n_truncated: how many tokens had more than max_pieces."""
 
     ids: np.ndarray
     lengths: np.ndarray
     n_truncated: int
+
+    @property
+    def neutral(self) -> np.ndarray:
+        """bool [V]: rows without base pieces, to be given the mean base embedding."""
+        return self.lengths == 0
 
 
 class _Base:
@@ -73,8 +97,6 @@ class _Base:
         self.unk = self.vocab.get(unk) if isinstance(unk, str) else unk_id
         self.max_chars = int(config["model"].get("max_input_chars_per_word") or 100)
         self.roles, self.contents = roles_and_contents(tok)
-        # last resort for text the base cannot express at all (SmolLM2 has no 0xF5 byte)
-        self.fallback = self.unk if self.unk is not None else self.roles.get("unk", 0)
         self.cache: dict[bytes, tuple[int, ...]] = {}
 
 
@@ -189,28 +211,43 @@ def _encode_many(base: _Base, texts: list[bytes]) -> list[tuple[int, ...]]:
     wordpiece = base.kind in IMPLICIT_SPACE_KINDS
     for k, s, enc in zip(batch_idx, batch_str, encs):
         out[k] = tuple(_wordpiece_fix(base, s, enc) if wordpiece else enc.ids)
-    return [o if o or not t else (base.fallback,) for o, t in zip(out, texts)]  # type: ignore[return-value]
+    # text the base cannot express at all: its model unk, else () = neutral (SmolLM2 has no
+    # 0xF5 byte and no unk token)
+    unk = () if base.unk is None else (base.unk,)
+    return [o if o or not t else unk for o, t in zip(out, texts)]  # type: ignore[return-value]
 
 
 def decompose(
-    target: SurfaceForms, base_tok: tokenizers.Tokenizer, max_pieces: int
+    target: SurfaceForms, base_tok: tokenizers.Tokenizer, max_pieces: int | None
 ) -> Decomposition:
-    """Base pieces of every target token: ids int32 [V, max_pieces], lengths int32 [V]."""
-    if max_pieces < 1:
+    """Base pieces of every target token: ids int32 [V, P], lengths int32 [V].
+
+    `max_pieces=None`: no truncation, P = the longest decomposition (at least 1).
+    """
+    if max_pieces is not None and max_pieces < 1:
         raise ValueError(f"max_pieces must be >= 1, got {max_pieces}")
     base = _base_info(base_tok)
     special = match_special(target.roles, roles_and_contents(target)[1], base.roles, base.contents)
     canon = target.canonical()
-    todo = sorted({c for i, c in enumerate(canon) if c and i not in special} - base.cache.keys())
+    # special tokens without a base counterpart are neutral: no pieces, no text lookup
+    text_ids = [i for i, c in enumerate(canon) if c and not target.is_special[i]]
+    todo = sorted({canon[i] for i in text_ids} - base.cache.keys())
     if len(base.cache) + len(todo) > CACHE_LIMIT:
         base.cache.clear()
     base.cache.update(zip(todo, _encode_many(base, todo)))
     n = len(canon)
+    all_pieces: list[tuple[int, ...]] = [()] * n
+    for i in text_ids:
+        all_pieces[i] = base.cache[canon[i]]
+    for i, b in special.items():
+        if i < n:
+            all_pieces[i] = (b,)
+    if max_pieces is None:
+        max_pieces = max(1, max((len(p) for p in all_pieces), default=1))
     ids = np.zeros((n, max_pieces), dtype=np.int32)
     lengths = np.zeros(n, dtype=np.int32)
     n_truncated = 0
-    for i, c in enumerate(canon):
-        pieces = (special[i],) if i in special else base.cache[c] if c else ()
+    for i, pieces in enumerate(all_pieces):
         if len(pieces) > max_pieces:
             n_truncated += 1
             pieces = pieces[:max_pieces]

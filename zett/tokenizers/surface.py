@@ -304,6 +304,20 @@ def _model_surface(token: str, layout: dict) -> tuple[bytes, bool, bool]:
     return b, b.startswith(b" "), False
 
 
+def _added_surface(content: str, is_special: bool, layout: dict, implicit: bool):
+    """(bytes, begins_word) of an added token that is not in the model's vocabulary.
+
+    A special token is its content, verbatim. A non-special one is text the tokenizer emits
+    for that content, so the visible space of a SentencePiece-style tokenizer maps back to a
+    space as in the model's tokens (`▁foo` → b" foo"); byte-level tokenizers write added
+    tokens as plain text already (no byte map).
+    """
+    if not is_special and layout["spiece"] is not None and not implicit:
+        content = content.replace(layout["spiece"], " ")
+    b = content.encode("utf-8")
+    return b, True if implicit else b.startswith(b" ")
+
+
 def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = None) -> SurfaceForms:
     """The canonical (bytes, begins_word, is_special) of every id; see the module docstring.
 
@@ -326,10 +340,13 @@ def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = Non
         special[i] = False
     implicit = layout["kind"] in IMPLICIT_SPACE_KINDS
     for i, at in added.items():
-        b = at.content.encode("utf-8")
-        out[i] = b
+        if vocab.get(at.content) == i:
+            # the model's own token, listed again as an added token (Llama-2's <s>; Gemma-style
+            # "▁▁" whitespace runs): its surface is the model's ("  ", not the bytes of "▁▁")
+            special[i] = bool(at.special)
+            continue
+        out[i], begins[i] = _added_surface(at.content, bool(at.special), layout, implicit)
         special[i] = bool(at.special)
-        begins[i] = True if implicit else b.startswith(b" ")
         byte_fb[i] = False
     forms = SurfaceForms(out, begins, special, layout["kind"], byte_fb)
     forms.roles = special_roles(tok, tokenizer_config)

@@ -8,7 +8,9 @@ A method maps `TransferInputs` to `NewEmbeddings` (numpy float32, one row per ta
 method can forget it: rows are cast to float32 and checked for shape; `output` is kept only
 when the base is untied and `bias` only when it has an output bias (BERT's MLM head); and
 every target special token gets the base row of the same role (`map_special_tokens`), since
-a special token's surface text (`</s>` → `<`, `/`, `s`, `>`) means nothing.
+a special token's surface text (`</s>` → `<`, `/`, `s`, `>`) means nothing, and every
+*neutral* row (no base pieces: a special token without a base counterpart, bytes the base
+cannot write, an id with no token; `Decomposition.neutral`) gets the mean of the base rows.
 
 Most baselines are *linear recipes over base rows* (mean, FVT, lexical copy, FOCUS, OMP): a
 target row is a weighted sum of base rows. They are written once as a function from one base
@@ -18,7 +20,8 @@ matrix and the output bias (as `[V_b, 1]`), so input, output and bias always agr
 Methods (names as in the paper's baseline table):
 - random   Gaussian with the base embeddings' per-dimension mean and full covariance.
 - mean     every token = the mean of all base embeddings.
-- fvt      Fast Vocabulary Transfer (Gee et al. 2022): mean of the token's base pieces.
+- fvt      Fast Vocabulary Transfer (Gee et al. 2022): mean of *all* the token's base pieces
+           (no truncation unless `options["max_pieces"]` is given).
 - lexical  copy rows of tokens whose canonical bytes the base also has; FVT for the rest.
 - focus    FOCUS (Dobler & de Melo 2023), simplified, see `zett.transfer.focus`.
 - omp      Orthogonal matching pursuit through a donor model that already speaks the target
@@ -43,7 +46,7 @@ from zett.tokenizers.decompose import Decomposition, decompose, shared_tokens
 from zett.tokenizers.special import map_special_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
 
-DEFAULT_MAX_PIECES = 16  # baselines use (almost) whole decompositions; the hypernet its own
+DEFAULT_MAX_PIECES = None  # baselines use whole decompositions; the hypernet its own
 
 
 @dataclass
@@ -72,7 +75,7 @@ class TransferInputs:
     shared: tuple[np.ndarray, np.ndarray]
     special: dict[int, int]
     options: dict[str, Any] = field(default_factory=dict)
-    _decompositions: dict[int, Decomposition] = field(default_factory=dict, repr=False)
+    _decompositions: dict[int | None, Decomposition] = field(default_factory=dict, repr=False)
     _matrices: tuple | None = field(default=None, repr=False)
 
     @property
@@ -89,8 +92,10 @@ class TransferInputs:
         return self._matrices  # type: ignore[return-value]
 
     def decomposition(self, max_pieces: int | None = None) -> Decomposition:
-        """Base pieces of every target token (cached per `max_pieces`), ids clipped to rows."""
-        p = int(max_pieces or self.options.get("max_pieces", DEFAULT_MAX_PIECES))
+        """Base pieces of every target token (cached per `max_pieces`; None = every piece),
+        ids checked against the model's rows."""
+        p = max_pieces or self.options.get("max_pieces", DEFAULT_MAX_PIECES)
+        p = None if p is None else int(p)
         if p not in self._decompositions:
             d = decompose(self.target_forms, self.base_tokenizer, p)
             n_rows = self.matrices()[0].shape[0]
@@ -141,7 +146,8 @@ def build_inputs(
 
 
 def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
-    """Conform a method's result to the base layout and give specials their base rows."""
+    """Conform a method's result to the base layout; neutral rows get the mean base row,
+    special tokens their base counterpart's row."""
     base_in, base_out, base_bias = inputs.matrices()
     v, d = inputs.n_target, base_in.shape[1]
     inp = np.array(new.input, dtype=np.float32)
@@ -158,6 +164,13 @@ def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
             bias = _fvt(inputs, base_bias[:, None])[:, 0]
         else:
             bias = np.array(new.bias, dtype=np.float32).reshape(v)
+    neutral = np.nonzero(inputs.decomposition().neutral[:v])[0]
+    if neutral.size:
+        inp[neutral] = base_in.mean(0)
+        if out is not None:
+            out[neutral] = base_out.mean(0)
+        if bias is not None:
+            bias[neutral] = base_bias.mean()
     for t, b in inputs.special.items():
         if t < v:
             inp[t] = base_in[b]
@@ -244,7 +257,8 @@ def mean_init(inputs: TransferInputs) -> NewEmbeddings:
 
 @register("fvt")
 def fvt_init(inputs: TransferInputs) -> NewEmbeddings:
-    """FVT: each target row = mean of its base pieces' rows (`options["max_pieces"]`)."""
+    """FVT: each target row = mean of all its base pieces' rows (or the first
+    `options["max_pieces"]` when set)."""
     return linear_recipe(inputs, lambda m: _fvt(inputs, m))
 
 

@@ -177,7 +177,12 @@ def add_baseline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--donor", help="omp: a HF model dir that already uses the target tokenizer")
     p.add_argument("--hypernet", help="method hypernet: the hypernet dir")
     p.add_argument("--seed", type=int, default=0, help="random: the sampling seed")
-    p.add_argument("--max-pieces", type=int, default=None, help="fvt/lexical: pieces per token")
+    p.add_argument(
+        "--max-pieces",
+        type=int,
+        default=None,
+        help="fvt/lexical: average only the first N pieces of each token (default: all)",
+    )
     p.add_argument("--omp-k", type=int, default=64, help="omp: atoms per token")
 
 
