@@ -61,7 +61,7 @@ def check_decomposition(target: tokenizers.Tokenizer, base: tokenizers.Tokenizer
     checked = 0
     for i in ids:
         n = d.lengths[i]
-        if tf.is_special[i] or n == 12 or not canon[i]:
+        if tf.is_special[i] or n == 12 or not canon[i] or d.neutral[i]:
             continue
         text = canon[i].decode("utf-8", errors="replace")
         if "\ufffd" in text:
