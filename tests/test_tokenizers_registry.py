@@ -237,3 +237,41 @@ def test_all_prepared_tokenizers_load_and_differ(loaded):
     sizes = {name: len(t._test_forms) for name, t in toks.items()}
     assert len(set(sizes.values())) >= len(sizes) - 3, sizes  # llama3/llama3_1 share a size
     assert np.median(list(sizes.values())) > 30_000
+
+
+# One per family (and the odd ones): byte-level BPE (GPT-2; Whisper with 1,600 special
+# tokens SmolLM2 has no counterpart for), SentencePiece BPE with control tokens, Unigram,
+# character-level BPE, WordPiece. All 16 take ~25 s each on a 2-core CPU (export + load +
+# two bpb passes); the big-vocabulary ones (Llama-3, Qwen3, NeMo) more.
+FVT_SUBSET = ["gpt2", "whisper", "mistral_v3", "mon", "toke", "minilm"]
+FVT_TEXT = "The old bridge over the river is famous, and people walk there every evening."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FVT_SUBSET)
+def test_fvt_export_loads_and_beats_mean(loaded, name, smollm2_dir, tmp_path):
+    """`zett baseline --method fvt` on SmolLM2 → a directory plain transformers loads whose
+    bits per byte beat every-row-the-mean (`mean`) on a short English text."""
+    import torch
+    from safetensors.numpy import load_file
+
+    from zett.eval.bpb import bits_per_byte, load_causal_lm
+
+    get(loaded, name)  # skips when not prepared
+    out = tmp_path / "fvt"
+    assert cli_main(["baseline", "--method", "fvt", "--base", "smollm2",
+                     "--target-tokenizer", name, "--output", str(out)]) == 0  # fmt: skip
+    model, tok = load_causal_lm(out, "cpu")  # AutoModelForCausalLM + AutoTokenizer, offline
+    assert model.get_input_embeddings().weight.shape[0] >= tok.vocab_size
+    fvt = bits_per_byte(model, tok, [FVT_TEXT]).bpb
+    base = load_file(str(smollm2_dir / "model.safetensors"))["model.embed_tokens.weight"]
+    with torch.no_grad():  # the `mean` baseline: every row the mean base row (tied head)
+        model.get_input_embeddings().weight[:] = torch.from_numpy(base.mean(0))
+    mean = bits_per_byte(model, tok, [FVT_TEXT]).bpb
+    assert np.isfinite(fvt) and fvt < mean, (name, fvt, mean)
+
+
+def cli_main(argv: list[str]) -> int:
+    from zett import cli
+
+    return cli.main(argv)
