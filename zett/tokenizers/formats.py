@@ -436,3 +436,115 @@ def sentencepiece_special_names(data: bytes, source: str = "model") -> dict[str,
         if 0 <= i < len(sp["pieces"]):
             out[f"{role}_token"] = sp["pieces"][i][0]
     return out
+
+
+# ------------------------------------------------------------------------- CLIP
+
+# CLIP's word regex (applied to lower-cased, whitespace-collapsed text; whitespace dropped)
+CLIP_PATTERN = (
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|"
+    r"[^\s\p{L}\p{N}]+"
+)
+CLIP_SUFFIX = "</w>"
+
+
+def clip_to_json(merges_gz: bytes, source: str = "bpe vocab", n_merges: int = 48894) -> dict:
+    """CLIP's `bpe_simple_vocab_16e6.txt.gz` (a header line, then "a b" merges) → a
+    `tokenizer.json` that encodes as CLIP's SimpleTokenizer: byte-level BPE whose
+    word-final symbols carry `</w>`; vocabulary = 256 bytes, the same with `</w>`, one
+    token per merge (the first 48,894), then `<|startoftext|>`, `<|endoftext|>` (49,408)."""
+    import gzip
+
+    from zett.tokenizers.surface import byte_to_unicode
+
+    try:
+        lines = gzip.decompress(merges_gz).decode("utf-8").split("\n")
+        merges = [tuple(line.split()) for line in lines[1 : n_merges + 1]]
+    except (OSError, UnicodeDecodeError, EOFError) as e:
+        raise ZettError(f"{source}: not CLIP's gzipped BPE merges ({e})") from None
+    if len(merges) != n_merges or any(len(m) != 2 for m in merges):
+        raise ZettError(f"{source}: expected {n_merges} merge lines of two symbols")
+    chars = list(byte_to_unicode().values())
+    tokens = chars + [c + CLIP_SUFFIX for c in chars] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {t: i for i, t in enumerate(tokens)}
+    if len(vocab) != len(tokens):
+        raise ZettError(f"{source}: two merges make the same token")
+    sot, eot = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [_added("<|startoftext|>", sot, True), _added("<|endoftext|>", eot, True)],
+        "normalizer": {
+            "type": "Sequence",
+            "normalizers": [
+                {"type": "NFC"},
+                {"type": "Replace", "pattern": {"Regex": r"\s+"}, "content": " "},
+                {"type": "Lowercase"},
+            ],
+        },
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {
+                    "type": "Split",
+                    "pattern": {"Regex": CLIP_PATTERN},
+                    "behavior": "Removed",
+                    "invert": True,
+                },
+                {
+                    "type": "ByteLevel",
+                    "add_prefix_space": False,
+                    "trim_offsets": True,
+                    "use_regex": False,
+                },
+            ],
+        },
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [
+                {"SpecialToken": {"id": "<|startoftext|>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+            ],
+            "pair": [
+                {"SpecialToken": {"id": "<|startoftext|>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"Sequence": {"id": "B", "type_id": 1}},
+                {"SpecialToken": {"id": "<|endoftext|>", "type_id": 1}},
+            ],
+            "special_tokens": {
+                "<|startoftext|>": {
+                    "id": "<|startoftext|>",
+                    "ids": [sot],
+                    "tokens": ["<|startoftext|>"],
+                },
+                "<|endoftext|>": {"id": "<|endoftext|>", "ids": [eot], "tokens": ["<|endoftext|>"]},
+            },
+        },
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Replace", "pattern": {"String": CLIP_SUFFIX}, "content": "Ġ"},
+                {
+                    "type": "ByteLevel",
+                    "add_prefix_space": False,
+                    "trim_offsets": True,
+                    "use_regex": False,
+                },
+            ],
+        },
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": "<|endoftext|>",
+            "continuing_subword_prefix": "",
+            "end_of_word_suffix": CLIP_SUFFIX,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [list(m) for m in merges],
+        },
+    }

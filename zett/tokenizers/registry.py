@@ -37,7 +37,7 @@ from zett.errors import ZettError
 SOURCES_FILE = Path(__file__).with_name("sources.json")
 COMPLETE_MARKER = "COMPLETE"
 # Bumped when a converter changes its output: prepared tokenizers are then rebuilt.
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 FETCH_TIMEOUT_S = 600
 
 
@@ -188,6 +188,8 @@ def build_files(entry: dict[str, Any], archive: Path) -> tuple[bytes, bytes]:
                 specials = _whisper_specials(py, len(ranks))
             parsed = {"ranks": ranks, "pattern": entry["pattern"], "specials": specials}
         tok_json = formats.tiktoken_to_json(parsed["ranks"], parsed["pattern"], parsed["specials"])
+    elif fmt == "clip":
+        tok_json = formats.clip_to_json(raw, source)
     elif fmt == "sentencepiece":
         tok_json = formats.sentencepiece_to_json(raw, source)
         config = {**formats.sentencepiece_special_names(raw, source), **config}

@@ -25,6 +25,12 @@ bytes and are flagged `is_special`; ids the tokenizer has no token for are `b""`
 
 For WordPiece, text is only recoverable up to whitespace: `join_surfaces` rebuilds the text
 as the pre-tokenizer's words joined by single spaces (`"Hello, world"` → `b"hello , world"`).
+
+A third, **end-of-word** family (`suffix_bpe`: BPE with an `end_of_word_suffix`, CLIP's
+`</w>`) marks where a word *ends*, not where it begins, so a token's own start is unknown:
+`hello</w>` is `(b"hello", False)` with `ends_word` set, and `join_surfaces` writes one space
+after every word end (`"A cat."` → `b"a cat . "`: words, each followed by a space). Its
+canonical bytes are the word-internal form (`b"hello"`).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ SPIECE = "\u2581"  # ▁, SentencePiece's visible space
 KNOWN_MODELS = ("BPE", "Unigram", "WordPiece", "WordLevel")
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 IMPLICIT_SPACE_KINDS = ("wordpiece", "wordlevel")
+SUFFIX_KIND = "suffix_bpe"
 
 
 @cache
@@ -97,8 +104,9 @@ class SurfaceForms:
 
     bytes_: [V] raw bytes per id; begins_word: bool [V]; is_special: bool [V];
     kind: the family ("byte_bpe", "byte_unigram", "sentencepiece_bpe", "unigram",
-    "wordpiece", "bpe", "wordlevel"); is_byte_fallback: bool [V], `<0xNN>` pieces;
-    roles: special role → id (see `zett.tokenizers.special`).
+    "wordpiece", "bpe", "wordlevel", "suffix_bpe"); is_byte_fallback: bool [V], `<0xNN>`
+    pieces; roles: special role → id (see `zett.tokenizers.special`); ends_word: bool [V]
+    for the end-of-word family (tokens with the `</w>` suffix), else None.
     """
 
     bytes_: list[bytes]
@@ -107,6 +115,7 @@ class SurfaceForms:
     kind: str
     is_byte_fallback: np.ndarray | None = None
     roles: dict[str, int] = field(default_factory=dict)
+    ends_word: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.bytes_)
@@ -254,7 +263,10 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
     if byte_level:
         spiece = None
     prefix = model.get("continuing_subword_prefix") or ""
-    if mtype == "WordPiece":
+    suffix = (model.get("end_of_word_suffix") or "") if mtype == "BPE" else ""
+    if suffix:
+        kind = SUFFIX_KIND
+    elif mtype == "WordPiece":
         kind = "wordpiece"
         prefix = prefix or "##"
     elif mtype == "WordLevel":
@@ -273,6 +285,7 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
         "byte_level": byte_level,
         "spiece": spiece,
         "prefix": prefix,
+        "suffix": suffix,
         "byte_fallback": bool(model.get("byte_fallback")),
         "kind": kind,
     }
@@ -293,6 +306,11 @@ def _model_surface(token: str, layout: dict) -> tuple[bytes, bool, bool]:
         if prefix and token.startswith(prefix) and len(token) > len(prefix):
             return token[len(prefix) :].encode("utf-8"), False, False
         return token.encode("utf-8"), True, False
+    if kind == SUFFIX_KIND:  # the word end is `ends_word`, not part of the bytes
+        suffix = layout["suffix"]
+        stem = token[: -len(suffix)] if token.endswith(suffix) and token != suffix else token
+        b = bytelevel_to_bytes(stem) if layout["byte_level"] else stem.encode("utf-8")
+        return b, False, False
     if layout["byte_level"]:
         b = bytelevel_to_bytes(token)
     elif layout["spiece"] is not None:
@@ -349,6 +367,12 @@ def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = Non
         special[i] = bool(at.special)
         byte_fb[i] = False
     forms = SurfaceForms(out, begins, special, layout["kind"], byte_fb)
+    if layout["kind"] == SUFFIX_KIND:
+        ends = np.zeros(n, dtype=bool)
+        suffix = layout["suffix"]
+        for token, i in vocab.items():
+            ends[i] = token.endswith(suffix) and token != suffix and not special[i]
+        forms.ends_word = ends
     forms.roles = special_roles(tok, tokenizer_config)
     return forms
 
@@ -383,7 +407,10 @@ def join_surfaces(forms: SurfaceForms, ids: list[int] | np.ndarray) -> bytes:
 
     Space-marking families: plain concatenation. WordPiece: words (a begins-word token
     and its `##` continuations) joined by one space, i.e. the pre-tokenizer's words.
+    End-of-word family: each word followed by one space.
     """
+    if forms.ends_word is not None:
+        return b"".join(forms.bytes_[i] + (b" " if forms.ends_word[i] else b"") for i in ids)
     if not forms.implicit_space:
         return b"".join(forms.bytes_[i] for i in ids)
     parts: list[bytes] = []
@@ -405,6 +432,8 @@ def normalized_text(tok: tokenizers.Tokenizer, text: str) -> bytes:
     space; callers avoid it.)
     """
     layout = tokenizer_layout(tok)
+    if layout["kind"] == SUFFIX_KIND:
+        return _suffix_normalized(tok, layout, text)
     contents = sorted(
         {at.content for at in tok.get_added_tokens_decoder().values() if at.content},
         key=len,
@@ -421,6 +450,28 @@ def normalized_text(tok: tokenizers.Tokenizer, text: str) -> bytes:
             if segment:
                 out.append(segment)
     return (" " if implicit else "").join(out).encode("utf-8")
+
+
+def _suffix_normalized(tok: tokenizers.Tokenizer, layout: dict, text: str) -> bytes:
+    """`normalized_text` of the end-of-word family: the pre-tokenizer's words of the
+    normalized text, each followed by a space; special tokens as themselves."""
+    contents = sorted(
+        {at.content for at in tok.get_added_tokens_decoder().values() if at.content},
+        key=len,
+        reverse=True,
+    )
+    pieces = re.split("(" + "|".join(map(re.escape, contents)) + ")", text) if contents else [text]
+    out: list[bytes] = []
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            out.append(piece.encode("utf-8"))
+            continue
+        norm = tok.normalizer.normalize_str(piece) if tok.normalizer is not None else piece
+        words = tok.pre_tokenizer.pre_tokenize_str(norm) if tok.pre_tokenizer else [(norm, 0)]
+        for w, _ in words:
+            b = bytelevel_to_bytes(w) if layout["byte_level"] else w.encode("utf-8")
+            out.append(b + b" ")
+    return b"".join(out)
 
 
 def _normalize_segment(tok: tokenizers.Tokenizer, layout: dict, text: str, first: bool) -> str:
