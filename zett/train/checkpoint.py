@@ -11,6 +11,7 @@ so a checkpoint written on one mesh restores onto another.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from pathlib import Path
@@ -60,7 +61,7 @@ class Checkpointer:
         except Exception as e:
             if not disk_full(e):
                 raise
-            logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's orphaned writers
+            self._abandon()
             raise ZettError(
                 f"{self.directory}: disk full while saving step {step}; free space and resume "
                 "with --resume (the previous checkpoint is intact)"
@@ -82,6 +83,7 @@ class Checkpointer:
             first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             earlier = [s for s in self.manager.all_steps() if s < step]
             hint = f"; delete it to resume from step {max(earlier)}" if earlier else "; delete it"
+            self._abandon()
             raise ZettError(
                 f"{self.directory / str(step)}: checkpoint is damaged or does not match this "
                 f"run ({first}){hint}"
@@ -104,6 +106,14 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+    def _abandon(self) -> None:
+        """After a failed read/write: stop orbax's background work now. Left to interpreter
+        shutdown, its event loop closes under pending tensorstore tasks, which print a
+        "RuntimeError: Event loop is closed" traceback after our one-line error."""
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        with contextlib.suppress(Exception):  # best effort: an error is being reported
+            self.manager.close()
 
 
 def abstract_like(tree: Any) -> Any:
