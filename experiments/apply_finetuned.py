@@ -160,7 +160,11 @@ def run(args, target: str, corpus="default") -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--base", default="smollm2")
-    p.add_argument("--target", default=None, help="default: llama2 if ../shared, else local BPE")
+    p.add_argument(
+        "--target",
+        default=None,
+        help="default: llama2 if ../shared or `zett prepare tokenizers` has it, else a local BPE",
+    )
     p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--ft-lang", default="python", help="corpus language to fine-tune on")
@@ -184,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     if args.target is None:
-        shared = assets.shared_tokenizers_dir()
-        has_llama2 = shared is not None and (shared / "llama2").is_dir()
+        has_llama2 = assets.has_tokenizer("llama2")
         args.target = "llama2" if has_llama2 else str(local_target(Path(args.workdir)))
     print(run(args, args.target))
     print(f"[apply_finetuned] done in {time.perf_counter() - t0:.0f} s")

@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python experiments/bench_tokenizers.py [--quick]` → JSON on stdout.
 Expected on the 2-core CI CPU: surface_forms(Qwen3) < 1.5 s, decompose < 10 s (goal),
-a second decompose (cached pieces) < 0.5 s. Needs ../shared/tokenizers and `zett prepare
+a second decompose (cached pieces) < 0.5 s. Needs qwen3 (../shared or `zett prepare tokenizers`) and `zett prepare
 smollm2`; `quick` skips the cached re-run and shared_tokens.
 """
 

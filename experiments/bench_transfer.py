@@ -1,7 +1,7 @@
 """Transfer cost: SmolLM2-135M → Qwen3's 151k-token vocabulary with a SmolLM2-sized hypernet.
 
 Run:      .venv/bin/python experiments/bench_transfer.py [--quick]
-Needs:    `zett prepare smollm2` and ../shared/tokenizers/qwen3.
+Needs:    `zett prepare smollm2` and qwen3 (../shared/tokenizers or `zett prepare tokenizers`).
 Expected: goal < 40 s for the whole transfer on a 2-core CPU; the hypernet over 151k tokens
           dominates (≈ 383k piece positions × layers × width 576). `--quick` predicts only
           8,192 random tokens and extrapolates linearly, compile included (no export).

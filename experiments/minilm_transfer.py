@@ -14,7 +14,7 @@ original model's own score on it, the ceiling).
 
 Sentences: the corpus test split's English documents, split at sentence ends, 40-300
 characters and ≥ 6 words, de-duplicated, the first `--n-sentences` (default 300).
-Targets: ../shared's llama2, qwen3, gpt35turbo when present, plus a WordPiece (BERT-style,
+Targets: llama2, qwen3, gpt35turbo when present (../shared or `zett prepare tokenizers`), plus a WordPiece (BERT-style,
 lower-cased) and a Unigram (Metaspace) tokenizer of 16k trained here on 3 MB of corpus
 English train text. Methods: every baseline (fvt, lexical, focus, mean, random; FOCUS's
 auxiliary embeddings are learned on 1 MB of English train text tokenized with the target),
@@ -185,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {"seed": 0, "texts": texts_for("train", "en", 1_000_000)}
     if args.hypernet:
         options["hypernet"] = args.hypernet
-    shared = assets.shared_tokenizers_dir()
-    targets = args.targets or [n for n in SHARED if shared and (shared / n).is_dir()] + list(LOCAL)
+    targets = args.targets or [n for n in SHARED if assets.has_tokenizer(n)] + list(LOCAL)
     train_en = None
     rows: list[dict] = []
     for label in targets:

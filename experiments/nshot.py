@@ -16,7 +16,7 @@ Defaults are sized for a 2-core CPU: 40 steps × 4 × 128 tokens (20k tokens), e
 en + python × 2 KB every 10 steps; about 5-8 minutes per method. The curves are therefore the
 very start of the paper's curves (it trains for millions of tokens).
 The hypernet is used when `--hypernet DIR/hypernet.json` exists, else skipped with a note.
-The target is ../shared's llama2 when present, else a 16k SentencePiece-style BPE trained
+The target is llama2 when present (../shared or `zett prepare tokenizers`), else a 16k SentencePiece-style BPE trained
 here on corpus text (`local-bpe-16k`).
 
 Writes results/nshot.csv (method, step, tokens, lang, bpb; `lang = mean` rows too),
@@ -66,7 +66,7 @@ def random_hypernet(base_dir: Path, out: Path) -> Path:
 
 
 def local_target(workdir: Path, corpus="default") -> Path:
-    """A 16k SentencePiece-style BPE on corpus en + python text (when ../shared is absent)."""
+    """A 16k SentencePiece-style BPE on corpus en + python text (when llama2 is not to be had)."""
     from zett.data.corpus import texts_for
     from zett.tokenizers.convert import cached_tokenizer
 
@@ -188,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     from zett import assets
 
     t0 = time.perf_counter()
-    shared = assets.shared_tokenizers_dir()
     if args.target is None:
-        has_llama2 = shared is not None and (shared / "llama2").is_dir()
+        has_llama2 = assets.has_tokenizer("llama2")
         args.target = "llama2" if has_llama2 else str(local_target(Path(args.workdir)))
     label = Path(args.target).name
     cells = Path(args.results) / "nshot" / "cells"

@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return smoke(args)
     t0 = time.perf_counter()
     texts = held_out_texts(args.langs, args.max_bytes)
-    shared = assets.shared_tokenizers_dir()
-    targets = args.targets or [n for n in SHARED if shared and (shared / n).is_dir()] + list(LOCAL)
+    targets = args.targets or [n for n in SHARED if assets.has_tokenizer(n)] + list(LOCAL)
     rows = run_cell("", "(own)", "original", texts, args)
     for label in targets:
         target = label if args.cached_only else target_for(label, Path(args.workdir))

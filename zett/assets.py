@@ -170,6 +170,15 @@ def tokenizer_names() -> list[str]:
     return list(sources())
 
 
+def has_tokenizer(name_or_path: str | Path) -> bool:
+    """Whether `find_tokenizer` resolves it here (e.g. llama2 from ../shared or the cache)."""
+    try:
+        find_tokenizer(name_or_path)
+    except ZettError:
+        return False
+    return True
+
+
 def find_tokenizer(name_or_path: str | Path) -> Path:
     """A `tokenizer.json` path from a file, a directory holding one, a prepared base model
     name, or a short tokenizer name (`llama2`, `qwen3`, `mistral_v3`, ...: see
