@@ -16,7 +16,9 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize("script", ["zero_shot.py", "train_curve.py", "ablations.py"])
+@pytest.mark.parametrize(
+    "script", ["zero_shot.py", "train_curve.py", "ablations.py", "tokenizer_families.py"]
+)
 def test_experiment_smoke(script, tmp_path):
     out = tmp_path / "results"
     args = ["--results", str(out)] if script != "train_curve.py" else ["--out", str(out / "tc")]
