@@ -109,6 +109,15 @@ def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainSta
     )
 
 
+def _table_std(frozen: Frozen, output: bool) -> tuple[jax.Array, jax.Array]:
+    """(table, per-dimension std) of the base input table or, with `output`, of the output
+    table (the input one when tied); std from `frozen.stats` when precomputed."""
+    k = 1 if output and frozen.base_out is not None else 0
+    table = frozen.base_out if k else frozen.base_in
+    std = table.std(0) + 1e-6 if frozen.stats is None else frozen.stats[k][1]
+    return table, std
+
+
 def _apply(hypernet, params, ids, lengths, frozen: Frozen, logp=None, mask=None):
     if logp is None:
         logp = jnp.zeros(ids.shape[:1], jnp.float32)
@@ -158,18 +167,15 @@ def compose_terms(
     """
     pred_in, pred_out, _ = _apply(hypernet, params, piece_ids, piece_lengths, frozen)
     rows = jnp.arange(base_ids.shape[0])
-    std_in = frozen.base_in.std(0) + 1e-6 if frozen.stats is None else frozen.stats[0][1]
-    total, n = losses.aux_embedding_loss(
-        pred_in, rows, jnp.take(frozen.base_in, base_ids, axis=0), row_mask, scale=std_in
-    )
-    if pred_out is not None:
-        table = frozen.base_in if frozen.base_out is None else frozen.base_out
-        k = 0 if frozen.base_out is None else 1
-        std = table.std(0) + 1e-6 if frozen.stats is None else frozen.stats[k][1]
-        out_sum, _ = losses.aux_embedding_loss(
-            pred_out, rows, jnp.take(table, base_ids, axis=0), row_mask, scale=std
+    total, n = jnp.zeros(()), jnp.zeros(())
+    for pred, output in ((pred_in, False), (pred_out, True)):
+        if pred is None:
+            continue
+        table, std = _table_std(frozen, output)
+        part, n = losses.aux_embedding_loss(
+            pred, rows, jnp.take(table, base_ids, axis=0), row_mask, scale=std
         )
-        total = total + out_sum
+        total = total + part
     return total, n
 
 
@@ -263,7 +269,7 @@ def make_loss_fn(
             batch["shared_idx"],
             jnp.take(frozen.base_in, batch["shared_base_ids"], axis=0),
             batch["shared_mask"],
-            scale=frozen.base_in.std(0) + 1e-6 if frozen.stats is None else frozen.stats[0][1],
+            scale=_table_std(frozen, output=False)[1],
         )
         aux = losses.safe_div(aux_sum, aux_n)
         loss = main + lw * aux if lw > 0 else main
