@@ -26,6 +26,22 @@ steps and after the last step. Each evaluation appends one JSON line
 `{"step", "tokens", "bpb": {lang: ...}, "mean_bpb", "train_loss"}` to the log, which is
 rewritten atomically (`<output>.nshot.jsonl` beside the output, and copied into it).
 
+Objective `distill` (`--objective distill`): instead of next-token cross-entropy, the student
+matches a frozen teacher — by default the transferred model's base, named by the `base`
+field of its `zett_transfer.json` — by approximate likelihood matching
+(`zett.distill`, whose docstring states the exact loss). The alignment needs text, so the
+distill data are text windows rather than id blocks: the same train split and languages,
+documents in stored order, each cut into consecutive windows of `seq_len` *student* tokens
+(`zett.distill.text_windows`; a window runs from its first token's start character to the
+next window's), shuffled with `seed`; each step takes `batch_size` windows and re-tokenizes
+them with both tokenizers. Logged `tokens` then count the student tokens actually trained on.
+
+CPU budget (`max_cpu_seconds`): training stops once the process CPU time spent in training
+steps (evaluations excluded) reaches the budget, `steps` is then only an upper bound and the
+cosine decay runs over the budget (progress = CPU seconds used / budget). Every log row
+carries `cpu_seconds` (training CPU time so far) so objectives can be compared at equal
+compute.
+
 cli.py wiring (the owner of cli.py adds this):
 
     from zett import nshot
@@ -50,6 +66,7 @@ DEFAULT_LANGS = ("en", "python")
 EMBEDDING_LR = 1e-3  # default lr when only the embeddings train (they move far from init)
 ALL_WEIGHTS_LR = 1e-4  # default lr for full training (the body is already pretrained)
 MIN_LR_FRACTION = 0.1  # cosine decay ends at this fraction of lr
+OBJECTIVES = ("clm", "distill")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
@@ -71,6 +88,15 @@ def lr_at(step: int, steps: int, warmup: int, lr: float) -> float:
     span = max(steps - warmup - 1, 1)
     progress = min(max(step - warmup, 0) / span, 1.0)
     cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return lr * (MIN_LR_FRACTION + (1.0 - MIN_LR_FRACTION) * cosine)
+
+
+def lr_at_fraction(step: int, fraction: float, warmup: int, lr: float) -> float:
+    """`lr_at` with the cosine progress given directly as `fraction` of the run (0..1),
+    used when a CPU-time budget rather than a step count ends the run."""
+    if warmup > 0 and step < warmup:
+        return lr * (step + 1) / warmup
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))
     return lr * (MIN_LR_FRACTION + (1.0 - MIN_LR_FRACTION) * cosine)
 
 
@@ -133,6 +159,43 @@ def training_blocks(
         )
     random.Random(seed).shuffle(blocks)
     return [blocks[i % len(blocks)] for i in range(n_blocks)]
+
+
+def training_windows(
+    tokenizer: Any, langs: list[str], n_windows: int, seq_len: int, seed: int,
+    corpus: Any = "default",
+) -> list[str]:  # fmt: skip
+    """`n_windows` shuffled text windows of about `seq_len` tokens of `tokenizer` (a HF fast
+    tokenizer) from the train split of `langs` (module docstring, "Objective distill")."""
+    import random
+
+    from zett.data.corpus import texts_for
+    from zett.distill import text_windows
+
+    backend = tokenizer.backend_tokenizer
+    budget = max(n_windows * seq_len * 8 // max(len(langs), 1), 4096)
+    while True:
+        texts = [t for lang in langs for t in texts_for("train", lang, budget, corpus=corpus)]
+        windows = text_windows(backend, texts, seq_len)
+        total = sum(len(t.encode("utf-8")) for t in texts)
+        if len(windows) >= n_windows or total < budget * len(langs) * 0.9:
+            break
+        budget *= 2
+    if not windows:
+        raise ZettError(f"corpus train split has no text in {', '.join(langs)} to distill on")
+    random.Random(seed).shuffle(windows)
+    return [windows[i % len(windows)] for i in range(n_windows)]
+
+
+def default_teacher(source: Path) -> Path:
+    """The base model named by `source`'s `zett_transfer.json` (`zett transfer`/`baseline`)."""
+    prov = source / "zett_transfer.json"
+    base = json.loads(prov.read_text()).get("base") if prov.is_file() else None
+    if not base:
+        raise ZettError(
+            f"{source} has no zett_transfer.json naming its base model; pass --teacher DIR"
+        )
+    return Path(base)
 
 
 def trainable_parameters(model: Any, embeddings_only: bool) -> list[Any]:
@@ -201,24 +264,33 @@ def nshot(
     overwrite: bool = False,
     log_path: str | Path | None = None,
     progress: bool = True,
+    objective: str = "clm",
+    teacher: str | Path | None = None,
+    tau: float = 1.0,
+    max_cpu_seconds: float | None = None,
 ) -> NShotResult:
     """Train `model_dir` (a HF causal-LM dir) for `steps` steps and write `output_dir`.
 
     `lr` defaults to `EMBEDDING_LR` (embeddings only) or `ALL_WEIGHTS_LR`; `warmup` to 10 %
     of `steps`. `eval_every <= 0` evaluates only before and after training. Returns the log
-    (module docstring) and the per-step training losses (mean token cross-entropy, nats).
+    (module docstring) and the per-step training losses (mean token cross-entropy in nats for
+    `objective="clm"`, the ALM loss for `"distill"` against `teacher`, default: the base in
+    `zett_transfer.json`). `max_cpu_seconds` ends training on a CPU-time budget.
     """
     import torch
     from tqdm import tqdm
 
     from zett.assets import resolve_model_dir
     from zett.data.corpus import texts_for
+    from zett.distill import distill_loss, make_batch
     from zett.eval.bpb import load_causal_lm
 
     if steps < 1:
         raise ZettError(f"--steps must be >= 1, got {steps}")
     if batch_size < 1:
         raise ZettError(f"--batch-size must be >= 1, got {batch_size}")
+    if objective not in OBJECTIVES:
+        raise ZettError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     langs = list(langs)
     if not langs:
         raise ZettError("--langs is empty; give at least one corpus language (e.g. en python)")
@@ -235,25 +307,40 @@ def nshot(
     model, tokenizer = load_causal_lm(source)
     device = next(model.parameters()).device
     eval_texts = {lang: texts_for("valid", lang, eval_bytes, corpus=corpus) for lang in langs}
-    blocks = training_blocks(
-        tokenizer, _eos_id(tokenizer, model.config), langs, steps * batch_size, seq_len, seed,
-        corpus,
-    )  # fmt: skip
+    if objective == "clm":
+        blocks = training_blocks(
+            tokenizer, _eos_id(tokenizer, model.config), langs, steps * batch_size, seq_len,
+            seed, corpus,
+        )  # fmt: skip
+    else:
+        from zett.eval.bpb import context_start_id
+
+        teacher_dir = resolve_model_dir(teacher) if teacher else default_teacher(source)
+        teacher_model, teacher_tok = load_causal_lm(teacher_dir)
+        teacher_model.to(device).eval()
+        for p in teacher_model.parameters():
+            p.requires_grad_(False)
+        t_start = context_start_id(teacher_tok, teacher_model.config)
+        s_start = context_start_id(tokenizer, model.config)
+        windows = training_windows(tokenizer, langs, steps * batch_size, seq_len, seed, corpus)
     params = trainable_parameters(model, train_embeddings_only)
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     log: list[dict[str, Any]] = []
     losses: list[float] = []
+    seen = [0]  # training tokens so far
+    cpu_used = [0.0]  # process CPU seconds spent in training steps
 
     def record(step: int) -> None:
         bpb = evaluate(model, tokenizer, eval_texts)
         since = losses[-(step - (log[-1]["step"] if log else 0)) :] if step else []
         row = {
             "step": step,
-            "tokens": step * batch_size * seq_len,
+            "tokens": seen[0],
             "bpb": {k: v for k, v in bpb.items() if k != "mean"},
             "mean_bpb": bpb["mean"],
             "train_loss": sum(since) / len(since) if since else None,
             "seconds": round(time.perf_counter() - start, 1),
+            "cpu_seconds": round(cpu_used[0], 1),
         }
         log.append(row)
         _write_log(log_file, log)
@@ -261,28 +348,51 @@ def nshot(
     record(0)
     model.train()
     bar = tqdm(range(steps), desc="nshot", disable=not progress)
+    done = 0
     for step in bar:
-        batch = torch.tensor(blocks[step * batch_size : (step + 1) * batch_size], device=device)
+        t_cpu = time.process_time()
+        if max_cpu_seconds:
+            step_lr = lr_at_fraction(step, cpu_used[0] / max_cpu_seconds, warmup, lr)
+        else:
+            step_lr = lr_at(step, steps, warmup, lr)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, warmup, lr)
-        loss = model(input_ids=batch, labels=batch).loss
+            group["lr"] = step_lr
+        if objective == "clm":
+            rows = blocks[step * batch_size : (step + 1) * batch_size]
+            batch = torch.tensor(rows, device=device)
+            loss = model(input_ids=batch, labels=batch).loss
+            seen[0] += batch_size * seq_len
+        else:
+            texts = windows[step * batch_size : (step + 1) * batch_size]
+            dbatch = make_batch(texts, teacher_tok.backend_tokenizer, tokenizer.backend_tokenizer,
+                                t_start, s_start)  # fmt: skip
+            loss = distill_loss(model, teacher_model, dbatch, s_start, t_start, tau)
+            seen[0] += dbatch.student_tokens
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         losses.append(float(loss.detach()))
+        cpu_used[0] += time.process_time() - t_cpu
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1
-        if done == steps or (eval_every > 0 and done % eval_every == 0):
+        out_of_budget = bool(max_cpu_seconds) and cpu_used[0] >= max_cpu_seconds
+        if done == steps or out_of_budget or (eval_every > 0 and done % eval_every == 0):
             record(done)
             model.train()
+        if out_of_budget:
+            break
     bar.close()
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     info = {
         "source": str(source),
-        "steps": steps,
+        "objective": objective,
+        "teacher": str(teacher_dir) if objective == "distill" else None,
+        "tau": tau if objective == "distill" else None,
+        "max_cpu_seconds": max_cpu_seconds,
+        "steps": done,
         "train_embeddings_only": train_embeddings_only,
         "lr": lr,
         "warmup": warmup,
@@ -290,7 +400,8 @@ def nshot(
         "seq_len": seq_len,
         "langs": langs,
         "seed": seed,
-        "tokens": steps * batch_size * seq_len,
+        "tokens": seen[0],
+        "cpu_seconds": round(cpu_used[0], 1),
         "final_mean_bpb": log[-1]["mean_bpb"],
     }
     extra = {
@@ -327,6 +438,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="default", help="a saved DatasetDict (default: prepared)")
     p.add_argument("--log", default=None, help="JSONL log (default: <output>.nshot.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    p.add_argument("--objective", choices=OBJECTIVES, default="clm",
+                   help="clm: next-token cross-entropy on the new tokenizer (default); distill: "
+                   "match --teacher's chunk likelihoods (approximate likelihood matching)")  # fmt: skip
+    p.add_argument("--teacher", default=None,
+                   help="teacher HF dir for --objective distill (default: the base named in "
+                   "the model's zett_transfer.json)")  # fmt: skip
+    p.add_argument("--tau", type=float, default=1.0,
+                   help="distill temperature: chunk log-probs are divided by it (default 1.0)")  # fmt: skip
+    p.add_argument("--max-cpu-seconds", type=float, default=None,
+                   help="stop training after this much process CPU time in training steps "
+                   "(evals excluded; --steps is then an upper bound; default: no budget)")  # fmt: skip
 
 
 def command(args: argparse.Namespace) -> None:
@@ -335,6 +457,8 @@ def command(args: argparse.Namespace) -> None:
         lr=args.lr, warmup=args.warmup, batch_size=args.batch_size, seq_len=args.seq_len,
         eval_every=args.eval_every, langs=args.langs, eval_bytes=args.eval_bytes,
         seed=args.seed, corpus=args.corpus, overwrite=args.overwrite, log_path=args.log,
+        objective=args.objective, teacher=args.teacher, tau=args.tau,
+        max_cpu_seconds=args.max_cpu_seconds,
     )  # fmt: skip
     first, last = result.log[0], result.log[-1]
     print(f"mean bpb {first['mean_bpb']:.4f} → {last['mean_bpb']:.4f} after {last['tokens']} "
