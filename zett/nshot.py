@@ -298,6 +298,8 @@ def nshot(
     if output.exists() and not overwrite:
         raise ZettError(f"{output} already exists; pass --overwrite to replace it")
     source = resolve_model_dir(model_dir)
+    if objective == "distill":  # fail before any loading when there is no teacher
+        teacher_dir = resolve_model_dir(teacher) if teacher else default_teacher(source)
     lr = lr if lr is not None else (EMBEDDING_LR if train_embeddings_only else ALL_WEIGHTS_LR)
     warmup = warmup if warmup is not None else max(1, steps // 10)
     log_file = Path(log_path) if log_path else output.with_name(output.name + ".nshot.jsonl")
@@ -315,7 +317,6 @@ def nshot(
     else:
         from zett.eval.bpb import context_start_id
 
-        teacher_dir = resolve_model_dir(teacher) if teacher else default_teacher(source)
         teacher_model, teacher_tok = load_causal_lm(teacher_dir)
         teacher_model.to(device).eval()
         for p in teacher_model.parameters():
