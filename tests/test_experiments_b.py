@@ -1,5 +1,6 @@
-"""The n-shot, MiniLM-transfer and apply-to-fine-tuned scripts run end to end (`--smoke`),
-plus the two pieces of their own logic: sentence splitting and the body graft."""
+"""The n-shot (clm, and clm vs distill), MiniLM-transfer and apply-to-fine-tuned scripts run end
+to end (`--smoke`), plus the two pieces of their own logic: sentence splitting and the body
+graft."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ ROOT = Path(__file__).parents[1]
     ("script", "outputs"),
     [
         ("nshot.py", ["nshot_smoke.csv", "nshot_smoke.md", "nshot_smoke.png"]),
+        (
+            "nshot_distill.py",
+            [
+                "nshot_distill_smoke.csv",
+                "nshot_distill_smoke.md",
+                "nshot_distill_smoke.png",
+                "nshot_distill_smoke_tokens.png",
+            ],
+        ),
         ("minilm_transfer.py", ["minilm_transfer_smoke.csv", "minilm_transfer_smoke.png"]),
         ("apply_finetuned.py", ["apply_finetuned_smoke.csv", "apply_finetuned_smoke.md"]),
     ],
