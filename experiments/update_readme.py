@@ -80,6 +80,19 @@ SECTIONS = [
         "About 5 min per method on the 2-core CPU.",
     },
     {
+        "title": "n-shot objectives at equal CPU time: causal LM vs cross-tokenizer distillation",
+        "table": "results/nshot_distill.md",
+        "plot": "results/nshot_distill.png",
+        "command": "python experiments/nshot_distill.py --inits fvt hypernet --cpu-seconds 200",
+        "what": "SmolLM2 → llama2, embeddings only, 4 windows × ~128 tokens per step, the same "
+        "budget of 200 training CPU seconds per run (1 torch thread; evals excluded; the cosine "
+        "decay spans the budget). `clm` = next-token cross-entropy with llama2, `distill` = "
+        "approximate likelihood matching against the original SmolLM2 (binarised KL of aligned "
+        "chunk probabilities, zett/distill.py). Mean bits per byte on the valid split (en + "
+        "python, 2,000 bytes each), interpolated at the common CPU budget; curves vs tokens in "
+        "results/nshot_distill_tokens.png.",
+    },
+    {
         "title": "all-MiniLM-L6-v2: sentence-embedding agreement after transfer",
         "table": "results/minilm_transfer.md",
         "plot": "results/minilm_transfer.png",
