@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[nshot_distill] nothing ran or cached", file=sys.stderr)
         return 2
     original = original_bpb(args)
-    title = f"{args.base} → {label}: n-shot clm vs distill (embeddings only)"
+    title = f"{args.base} → {label}: n-shot, clm vs distill"
     print(write_outputs(logs, original, Path(args.results), "nshot_distill", title))
     print(f"[nshot_distill] done in {time.perf_counter() - t0:.0f} s")
     return 0
