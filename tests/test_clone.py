@@ -87,3 +87,9 @@ def test_readme_transfer_and_shipped_config_run_without_shared(
     assert first["step"] == 0 and first["eval/llama2/mean"] > first["eval/original/mean"] > 0
     assert max(r["step"] for r in records if "loss" in r) == 2
     assert (run / "hypernet" / "hypernet.json").is_file()
+
+
+def test_has_tokenizer(clone_env, tmp_path) -> None:
+    assert assets.has_tokenizer("llama2")
+    assert not assets.has_tokenizer("no-such-tokenizer")
+    assert not assets.has_tokenizer(tmp_path / "missing-dir")
