@@ -1,4 +1,5 @@
-"""`zett bench --only`: re-runs the named benchmarks and keeps the other entries."""
+"""`zett bench --only`: re-runs the named benchmarks, keeps the other entries, and refuses a
+name that is no benchmark."""
 
 from __future__ import annotations
 
@@ -10,13 +11,30 @@ from zett.bench import run_benchmarks
 from zett.errors import ZettError
 
 
-def test_only_keeps_other_entries(tmp_path) -> None:
+@pytest.fixture()
+def bench_dir(tmp_path):
+    d = tmp_path / "benches"
+    d.mkdir()
+    (d / "bench_fast.py").write_text('import json\nprint(json.dumps({"ratio": 1.5}))\n')
+    return d
+
+
+def test_only_keeps_other_entries(tmp_path, bench_dir) -> None:
     out = tmp_path / "bench.json"
     out.write_text(json.dumps({"benchmarks": {"train": {"ratio": 4.8}}}))
-    res = run_benchmarks(out, only=["no_such_benchmark"])
-    assert res["benchmarks"] == {"train": {"ratio": 4.8}}
-    assert json.loads(out.read_text())["benchmarks"]["train"]["ratio"] == 4.8
+    res = run_benchmarks(out, only=["fast"], bench_dir=bench_dir)
+    assert res["benchmarks"]["train"] == {"ratio": 4.8}
+    assert res["benchmarks"]["fast"]["ratio"] == 1.5
+    saved = json.loads(out.read_text())["benchmarks"]
+    assert saved["train"]["ratio"] == 4.8 and saved["fast"]["ratio"] == 1.5
     out.write_text("{not json")
     with pytest.raises(ZettError, match="bench.json"):
-        run_benchmarks(out, only=["no_such_benchmark"])
+        run_benchmarks(out, only=["fast"], bench_dir=bench_dir)
     assert out.read_text() == "{not json"  # nothing half-written
+
+
+def test_unknown_name_is_an_error(tmp_path, bench_dir) -> None:
+    out = tmp_path / "bench.json"
+    with pytest.raises(ZettError, match="no benchmark named typo; choose from fast"):
+        run_benchmarks(out, only=["typo"], bench_dir=bench_dir)
+    assert not out.exists()

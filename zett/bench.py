@@ -29,12 +29,22 @@ def _last_json(stdout: str) -> dict:
     return json.loads(stdout[start:])
 
 
-def run_benchmarks(output: Path, only: list[str] | None = None, quick: bool = False) -> dict:
-    bench_dir = ROOT / "experiments"
+def run_benchmarks(
+    output: Path, only: list[str] | None = None, quick: bool = False, bench_dir: Path | None = None
+) -> dict:
+    """Run `bench_dir/bench_*.py` (default experiments/; `only`: those names) into `output`."""
+    bench_dir = ROOT / "experiments" if bench_dir is None else Path(bench_dir)
     scripts = sorted(bench_dir.glob("bench_*.py"))
     if not scripts:
         raise ZettError(f"no benchmarks in {bench_dir}; run from a zett checkout")
     if only:
+        names = [s.stem.removeprefix("bench_") for s in scripts]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ZettError(
+                f"zett bench --only: no benchmark named {', '.join(unknown)}; "
+                f"choose from {', '.join(names)}"
+            )
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in only]
     results: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
