@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",
-        description="Tokenizer-independent evaluation (DESIGN.md protocol): bits per UTF-8 byte "
+        description="Tokenizer-independent evaluation (protocol: zett/eval/bpb.py): bits per UTF-8 byte "
         "per language on the corpus test split (or --texts JSON {lang: [texts]}), tokens per "
         "byte, and the mean. Works on the original model (smollm2) and on any export.",
     )

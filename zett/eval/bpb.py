@@ -6,7 +6,7 @@ log-likelihood of the *text* is. We divide it by the text's UTF-8 byte count and
 
     bpb = sum_over_text_tokens(-log p(token | context)) / n_bytes / ln 2
 
-The protocol (DESIGN.md, "Evaluation protocol"), identical for every model and tokenizer:
+The protocol, identical for every model and tokenizer:
 
 - Each text is tokenized on its own with no special tokens (`add_special_tokens=False`).
 - Its ids are cut into chunks of at most `chunk_tokens` (511) text tokens; every chunk is a

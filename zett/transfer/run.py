@@ -9,13 +9,8 @@ the target tokenizer (a path, a dir or a shared name such as `llama2`), refuse a
 output before any heavy work, build `TransferInputs`, run the method from `METHODS`, and
 write the HF directory atomically with `export_transferred`.
 
-cli.py wiring (the owner of cli.py adds this):
-
-    from zett.transfer import run as transfer_run
-    p = sub.add_parser("transfer", help=..., description=...)
-    transfer_run.add_transfer_arguments(p); p.set_defaults(func=transfer_run.transfer_command)
-    p = sub.add_parser("baseline", help=..., description=...)
-    transfer_run.add_baseline_arguments(p); p.set_defaults(func=transfer_run.baseline_command)
+`zett.cli` wires `add_transfer_arguments`/`transfer_command` and
+`add_baseline_arguments`/`baseline_command` into the `transfer` and `baseline` subcommands.
 """
 
 from __future__ import annotations
