@@ -40,7 +40,7 @@ def masked_lm_loss(
     return (nll * w).sum(), w.sum()
 
 
-def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
+def unit_mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
     """Masked mean over positions, L2-normalised: [B, T, D], [B, T] → [B, D]."""
     m = attention_mask.astype(jnp.float32)[..., None]
     pooled = (hidden.astype(jnp.float32) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)

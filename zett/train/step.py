@@ -259,8 +259,8 @@ def make_loss_fn(
             )
             rows = mask.max(axis=1)
             main_sum, main_n = losses.sentence_agreement_loss(
-                losses.mean_pool(hidden, mask),
-                losses.mean_pool(ref_hidden, batch["ref_attention_mask"]),
+                losses.unit_mean_pool(hidden, mask),
+                losses.unit_mean_pool(ref_hidden, batch["ref_attention_mask"]),
                 rows,
             )
         main = losses.safe_div(main_sum, main_n)
