@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from zett.config import describe_keys
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
@@ -216,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         # Libraries may leave failed background work behind (e.g. orbax's async reads of a
         # damaged checkpoint); its "Exception ignored in ..." noise at interpreter shutdown
-        # would bury the one line above, so it is silenced once the error is reported.
+        # would bury the one line above, so it is silenced once the error is reported; the
+        # same for exceptions of background threads dying at shutdown ("Exception in thread
+        # …: RuntimeError: Event loop is closed", seen about once in seven damaged resumes).
         sys.unraisablehook = lambda _unraisable: None
+        threading.excepthook = lambda _args: None
         return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
