@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE",
-        help="facts to record (numbers parsed as JSON), e.g. lm_tokens=97280 git_commit=422e037",
+        help="facts to record (plain decimals become numbers), e.g. lm_tokens=97280 git_commit=422e037",
     )  # fmt: skip
     args = ap.parse_args(argv)
     from zett.atomic import atomic_write_text
@@ -73,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     facts = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        try:
-            facts[key] = json.loads(value)
-        except json.JSONDecodeError:
-            facts[key] = value
+        # plain decimals become numbers; anything else (e.g. a commit "422e037") stays text
+        facts[key] = json.loads(value) if re.fullmatch(r"-?\d+(\.\d+)?", value) else value
     provenance = {
         "config": str(args.config),
         **facts,
