@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.cells import cell_file, file_digest  # noqa: E402
+from experiments.cells import cell_file, digest, file_digest  # noqa: E402
 
 METHODS = ["fvt", "hypernet"]
 LANGS = ["en", "de", "python"]
@@ -80,6 +80,14 @@ def tokenizer_stats(path: Path, base_tokenizer: Path) -> dict[str, Any]:
         "pieces_per_token": float(pieces.mean()) if pieces.size else 0.0,
         "max_pieces": int(dec.lengths.max(initial=0)),
     }
+
+
+def hypernet_digest(hypernet: Path) -> dict[str, str]:
+    """What a hypernet's predictions depend on: its weights and its hypernet.json less the
+    `provenance` notes (experiments/hypernet_card.py adds those; they change no number)."""
+    meta = json.loads((hypernet / "hypernet.json").read_text(encoding="utf-8"))
+    meta.pop("provenance", None)
+    return {"weights": file_digest(hypernet / "hypernet.safetensors"), "config": digest(meta)}
 
 
 def round_trip(path: Path, texts: dict[str, list[str]]) -> tuple[int, int]:
@@ -137,12 +145,7 @@ def run_table(
         "langs": sorted(texts),
         "max_bytes": max_bytes,
     }
-    hn_digest = None
-    if hypernet is not None:
-        hn_digest = {
-            "weights": file_digest(hypernet / "hypernet.safetensors"),
-            "config": file_digest(hypernet / "hypernet.json"),
-        }
+    hn_digest = None if hypernet is None else hypernet_digest(hypernet)
     rows: list[dict] = []
     failed: dict[str, str] = {}
     stats: dict[str, dict] = {}

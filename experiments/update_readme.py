@@ -33,6 +33,21 @@ SECTIONS = [
         "(scored on three targets).",
     },
     {
+        "title": "Every real tokenizer family: overlap with SmolLM2, FVT vs the hypernet",
+        "table": "results/tokenizer_families.md",
+        "plot": None,
+        "command": "python experiments/tokenizer_families.py",
+        "what": "one row per real tokenizer of zett/tokenizers/sources.json (`zett prepare "
+        "tokenizers`) plus MiniLM's WordPiece: its family, size, the share of its ids SmolLM2 "
+        "has as the very same token, SmolLM2 pieces per token, and bits per byte (mean of en, "
+        "de, python; 2,000 test bytes each, fp32) of SmolLM2-135M after FVT and after the "
+        "shipped hypernet (hypernets/smollm2). Per language in results/tokenizer_families.csv. "
+        "`lossless: no` marks tokenizers that change the text (CLIP and MiniLM lower-case and "
+        "collapse whitespace, toke drops characters it has no token for, Claude's NFKC): "
+        "their bpb scores an easier text. The run took 68 min wall (33 cells, each "
+        "export + eval; 67 min summed) on the 2-core CPU, shared with other training jobs.",
+    },
+    {
         "title": "Training with compose pretraining (compose stage, then LM stage)",
         "table": "results/train_curve.md",
         "plot": "results/train_curve_hours.png",
