@@ -85,8 +85,8 @@ def test_readme_transfer_and_shipped_config_run_without_shared(
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     first = records[0]
     assert first["step"] == 0 and first["eval/llama2/mean"] > first["eval/original/mean"] > 0
-    assert max(r["step"] for r in records if "loss" in r) == 2
-    assert (run / "hypernet" / "hypernet.json").is_file()
+    assert any("loss" in r for r in records)  # the config logs every 5th step (and step 1)
+    assert json.loads((run / "hypernet" / "hypernet.json").read_text())["step"] == 2
 
 
 def test_has_tokenizer(clone_env, tmp_path) -> None:
