@@ -38,7 +38,7 @@ def run(quick: bool = False) -> dict:
     from zett.train.checkpoint import embedding_fingerprint
     from zett.transfer.baselines import METHODS, build_inputs
     from zett.transfer.export import export_transferred
-    from zett.transfer.run import load_pair
+    from zett.transfer.load import load_pair
 
     t0 = time.perf_counter()
     base_dir, loaded, base_tok, target_path, target_tok = load_pair("smollm2", "qwen3")

@@ -94,7 +94,7 @@ def run_target(base: str, target: str, label: str, methods, sentences, args, opt
     from zett.transfer.baselines import METHODS as REGISTRY
     from zett.transfer.baselines import build_inputs
     from zett.transfer.export import export_transferred
-    from zett.transfer.run import load_pair
+    from zett.transfer.load import load_pair
 
     cells = Path(args.results) / "minilm_transfer" / "cells"
     path = {m: cell_file(cells, label, m, cell_inputs(base, target, m, len(sentences), options))

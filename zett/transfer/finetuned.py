@@ -29,9 +29,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from zett import assets
 from zett.errors import ZettError
-from zett.models.load import LoadedModel, get_embeddings
+from zett.models.load import LoadedModel, get_embeddings, load_model
 from zett.transfer.baselines import METHODS, NewEmbeddings, build_inputs
+from zett.transfer.export import export_transferred
+from zett.transfer.load import check_output, load_pair
 
 
 def _path_name(path) -> str:
@@ -92,12 +95,7 @@ def transfer_finetuned(
     block: int = 4096,
 ) -> Path:
     """Write `finetuned` with target-tokenizer embeddings (see the module docstring)."""
-    from zett import assets
-    from zett.models.load import load_model
-    from zett.transfer.export import export_transferred
-    from zett.transfer.run import _check_output, load_pair
-
-    output = _check_output(output, overwrite)
+    output = check_output(output, overwrite)
     base_dir, loaded, base_tok, target_path, target_tok = load_pair(base, target_tokenizer)
     ft_dir = assets.resolve_model_dir(finetuned)
     ft = load_model(ft_dir)

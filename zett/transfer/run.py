@@ -4,10 +4,10 @@
     zett transfer ... --finetuned FT_DIR [--transferred-trained DIR --lam 1.0]
     zett baseline --method fvt --base smollm2 --target-tokenizer llama2 --output out/
 
-Both commands share one pipeline (`run_method`): resolve the base (`smollm2` or a HF dir) and
-the target tokenizer (a path, a dir or a shared name such as `llama2`), refuse an existing
-output before any heavy work, build `TransferInputs`, run the method from `METHODS`, and
-write the HF directory atomically with `export_transferred`.
+Both commands share one pipeline (`run_method`): refuse an existing output before any heavy
+work, resolve the base and the target tokenizer (`zett.transfer.load`), build
+`TransferInputs`, run the method from `METHODS`, and write the HF directory atomically with
+`export_transferred`.
 
 `zett.cli` wires `add_transfer_arguments`/`transfer_command` and
 `add_baseline_arguments`/`baseline_command` into the `transfer` and `baseline` subcommands.
@@ -21,29 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from zett.errors import ZettError
-
-
-def _check_output(output: str | Path, overwrite: bool) -> Path:
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise ZettError(f"{output} already exists; pass --overwrite to replace it")
-    return output
-
-
-def load_pair(base: str | Path, target_tokenizer: str | Path):
-    """(base dir, LoadedModel, base tokenizer, target tokenizer path, target tokenizer)."""
-    from zett import assets
-    from zett.models.load import load_model
-    from zett.tokenizers.surface import load_tokenizer
-
-    base_dir = assets.resolve_model_dir(base)
-    target_path = assets.find_tokenizer(target_tokenizer)
-    target_tok = load_tokenizer(target_path)  # fail on a bad target before loading weights
-    if not (base_dir / "tokenizer.json").is_file():
-        raise ZettError(f"{base_dir}: no tokenizer.json beside the base model")
-    base_tok = load_tokenizer(base_dir / "tokenizer.json")
-    loaded = load_model(base_dir)
-    return base_dir, loaded, base_tok, target_path, target_tok
+from zett.transfer.baselines import METHODS, build_inputs
+from zett.transfer.export import export_transferred
+from zett.transfer.finetuned import transfer_finetuned
+from zett.transfer.load import check_output, load_pair
 
 
 def run_method(
@@ -55,12 +36,9 @@ def run_method(
     options: dict[str, Any] | None = None,
 ) -> Path:
     """The whole pipeline for one method; returns the output directory."""
-    from zett.transfer.baselines import METHODS, build_inputs
-    from zett.transfer.export import export_transferred
-
     if method not in METHODS:
         raise ZettError(f"--method {method!r}: unknown; choose one of {', '.join(METHODS)}")
-    output = _check_output(output, overwrite)
+    output = check_output(output, overwrite)
     start = time.perf_counter()
     base_dir, loaded, base_tok, target_path, target_tok = load_pair(base, target_tokenizer)
     inputs = build_inputs(loaded, base_tok, target_tok, options)
@@ -124,8 +102,6 @@ def transfer(
             raise ZettError("--transferred-trained needs --finetuned (the model to apply it to)")
         opts = {"hypernet": str(hypernet_dir), "block": block}
         return run_method("hypernet", base, target_tokenizer, output, overwrite, opts)
-    from zett.transfer.finetuned import transfer_finetuned
-
     return transfer_finetuned(
         hypernet_dir, base, finetuned, target_tokenizer, output, overwrite,
         lam=lam, transferred_trained=transferred_trained, block=block,
@@ -165,8 +141,6 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_baseline_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of `zett baseline` (call from cli.py on the subparser)."""
-    from zett.transfer.baselines import METHODS
-
     p.add_argument("--method", required=True, choices=sorted(METHODS))
     _common_arguments(p)
     p.add_argument("--donor", help="omp: a HF model dir that already uses the target tokenizer")
