@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zett.models import (
+from zett.models.layers import (
     Embedder,
     activation,
     attention,
