@@ -32,10 +32,9 @@ def run(quick: bool = False) -> dict:
     import jax
 
     from zett.config import load_config
-    from zett.hypernet.io import save_hypernet
+    from zett.hypernet.io import embedding_fingerprint, save_hypernet
     from zett.hypernet.model import build_hypernet, init_hypernet
     from zett.models.load import get_embeddings
-    from zett.train.checkpoint import embedding_fingerprint
     from zett.transfer.baselines import METHODS, build_inputs
     from zett.transfer.export import export_transferred
     from zett.transfer.load import load_pair

@@ -49,10 +49,9 @@ def random_hypernet(base_dir: Path, out: Path) -> Path:
     import jax
 
     from zett.config import HypernetConfig
-    from zett.hypernet.io import save_hypernet
+    from zett.hypernet.io import embedding_fingerprint, save_hypernet
     from zett.hypernet.model import build_hypernet, init_hypernet
     from zett.models.load import get_embeddings, load_model
-    from zett.train.checkpoint import embedding_fingerprint
 
     loaded = load_model(base_dir)
     base_in = get_embeddings(loaded, loaded.params)[0]

@@ -24,10 +24,9 @@ def make_hypernet(base_dir: Path, out: Path, fingerprint: str | None = None) -> 
     """A randomly initialised tiny hypernet whose output heads are *not* zero (so its
     predictions differ from FVT), saved in the transfer format."""
     from zett.config import HypernetConfig
-    from zett.hypernet.io import save_hypernet
+    from zett.hypernet.io import embedding_fingerprint, save_hypernet
     from zett.hypernet.model import build_hypernet, init_hypernet
     from zett.models.load import get_embeddings, load_model
-    from zett.train.checkpoint import embedding_fingerprint
 
     loaded = load_model(base_dir)
     base_in = get_embeddings(loaded, loaded.params)[0]

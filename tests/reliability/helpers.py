@@ -74,9 +74,9 @@ def build_tiny_assets(root: Path) -> TinyAssets:
     from tests.tiny import make_tiny_corpus, make_tiny_llama
     from zett.config import load_config
     from zett.hypernet import io as hypernet_io
+    from zett.hypernet.io import embedding_fingerprint
     from zett.hypernet.model import build_hypernet, init_hypernet
     from zett.models.load import get_embeddings, load_model
-    from zett.train.checkpoint import embedding_fingerprint
 
     root = Path(root)
     llama = make_tiny_llama(root / "llama")

@@ -1,8 +1,9 @@
 """Save / load a trained hypernetwork as a small, framework-neutral directory.
 
     <dir>/hypernet.safetensors   flat tensors named `layer_0.attn.query.kernel`, …
-    <dir>/hypernet.json          hypernet config, resolved dims, base-model fingerprint,
-                                 and how it was trained (steps, tokens, hardware, time)
+    <dir>/hypernet.json          hypernet config, resolved dims, base-model fingerprint
+                                 (`embedding_fingerprint`), and how it was trained (steps,
+                                 tokens, hardware, time)
 
 Both JAX (`load_hypernet`) and PyTorch (`zett.torch_hypernet`) read this format, so a
 transfer needs neither orbax nor the training state. Weights may be stored in bfloat16
@@ -12,20 +13,32 @@ transfer needs neither orbax nor the training state. Weights may be stored in bf
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from zett.atomic import atomic_dir
-from zett.config import HypernetConfig
+from zett.config import HypernetConfig, apply_dict
 from zett.errors import ZettError
-from zett.hypernet.model import Hypernet, HypernetDims
+from zett.hypernet.model import Hypernet, HypernetDims, init_hypernet
 
 WEIGHTS = "hypernet.safetensors"
 META = "hypernet.json"
 FORMAT_VERSION = 1
+
+
+def embedding_fingerprint(matrix: Any) -> str:
+    """Short, stable hash of a base embedding matrix [V, D] (shape + float32 values): the
+    `base_fingerprint` a hypernet (and a training checkpoint) is stored with."""
+    arr = np.asarray(jax.device_get(matrix), dtype=np.float32)
+    h = hashlib.sha256(str(arr.shape).encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -106,10 +119,6 @@ def read_hypernet(directory: Path) -> tuple[dict[str, np.ndarray], dict]:
 
 def load_hypernet(directory: Path) -> tuple[Hypernet, dict, dict]:
     """(module, params, meta) of a saved hypernet, ready for `module.apply`."""
-    import jax.numpy as jnp
-
-    from zett.config import apply_dict
-
     flat, meta = read_hypernet(directory)
     cfg = HypernetConfig()
     try:
@@ -140,9 +149,6 @@ def check_params(module: Hypernet, params: dict, base_in: Any, base_out: Any, so
 
     `base_in` / `base_out`: the base's [V, D] embedding matrices the hypernet reads.
     """
-    import jax
-
-    from zett.hypernet.model import init_hypernet
 
     def shapes(tree: dict) -> dict[str, tuple]:
         return {k: tuple(v.shape) for k, v in flatten(tree).items()}

@@ -3,7 +3,8 @@
 Layout: `<run>/checkpoints/<step>/{state,meta}`. Orbax writes each step into a temporary
 directory and renames it when complete, so a job killed mid-write leaves no step that
 `latest_step()` would pick up. `meta` (JSON) carries the config and a fingerprint of the
-base model's embeddings, so a resume against another base model is refused.
+base model's embeddings (`zett.hypernet.io.embedding_fingerprint`), so a resume against
+another base model is refused.
 
 Restoring takes an abstract target (`jax.ShapeDtypeStruct`s, optionally with shardings),
 so a checkpoint written on one mesh restores onto another.
@@ -12,25 +13,15 @@ so a checkpoint written on one mesh restores onto another.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from zett.atomic import disk_full
 from zett.errors import ZettError
-
-
-def embedding_fingerprint(matrix: Any) -> str:
-    """Short, stable hash of a base embedding matrix [V, D] (shape + float32 values)."""
-    arr = np.asarray(jax.device_get(matrix), dtype=np.float32)
-    h = hashlib.sha256(str(arr.shape).encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:16]
 
 
 class Checkpointer:

@@ -38,9 +38,10 @@ from zett import assets, sharding
 from zett.config import Config, to_dict
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
+from zett.hypernet.io import embedding_fingerprint
 from zett.hypernet.model import build_hypernet, init_hypernet, rescaler_stats
 from zett.train import step as step_lib
-from zett.train.checkpoint import Checkpointer, abstract_like, embedding_fingerprint
+from zett.train.checkpoint import Checkpointer, abstract_like
 
 
 @dataclass

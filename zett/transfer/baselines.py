@@ -37,14 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import tokenizers
 
 from zett.errors import ZettError
-from zett.models.load import LoadedModel, get_embeddings
+from zett.hypernet.io import check_base, check_params, embedding_fingerprint, load_hypernet
+from zett.models.load import LoadedModel, get_embeddings, load_model
 from zett.tokenizers.decompose import Decomposition, decompose, shared_tokens
 from zett.tokenizers.special import map_special_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
+from zett.transfer.focus import focus_weights
+from zett.transfer.predict import predict_vocab
 
 DEFAULT_MAX_PIECES = None  # baselines use whole decompositions; the hypernet its own
 
@@ -271,8 +275,6 @@ def lexical_init(inputs: TransferInputs) -> NewEmbeddings:
 @register("focus")
 def focus_init(inputs: TransferInputs) -> NewEmbeddings:
     """FOCUS: shared tokens copied; the others a sparsemax mix of shared tokens' rows."""
-    from zett.transfer.focus import focus_weights
-
     t_ids, b_ids = inputs.shared
     weights = focus_weights(inputs.target_tokenizer, inputs.n_target, t_ids, inputs.options)
     return linear_recipe(inputs, lambda m: _apply_weights(inputs, m, weights, b_ids))
@@ -342,8 +344,6 @@ def omp_weights(donor: np.ndarray, shared_t: np.ndarray, k: int, block: int = 25
 
 
 def _donor_embeddings(donor: Path, n_target: int) -> np.ndarray:
-    from zett.models.load import load_model
-
     if not (donor / "config.json").is_file():
         raise ZettError(f"--donor {donor}: no config.json; give a HF model directory")
     loaded = load_model(donor)
@@ -359,12 +359,6 @@ def _donor_embeddings(donor: Path, n_target: int) -> np.ndarray:
 @register("hypernet")
 def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
     """The trained hypernetwork (`options["hypernet"]`), refused for another base model."""
-    import jax.numpy as jnp
-
-    from zett.hypernet.io import check_base, check_params, load_hypernet
-    from zett.train.checkpoint import embedding_fingerprint
-    from zett.transfer.predict import predict_vocab
-
     directory = inputs.options.get("hypernet")
     if not directory:
         raise ZettError("--hypernet: the hypernet method needs a hypernet directory")

@@ -32,7 +32,10 @@ import numpy as np
 from zett.atomic import atomic_dir
 from zett.config import TransferConfig
 from zett.errors import ZettError
+from zett.hypernet.io import embedding_fingerprint
 from zett.models.load import LoadedModel, get_embeddings, params_to_hf_state, set_embeddings
+from zett.tokenizers.special import special_roles
+from zett.tokenizers.surface import load_tokenizer
 from zett.transfer.baselines import NewEmbeddings
 
 PROVENANCE = "zett_transfer.json"
@@ -82,8 +85,6 @@ def model_state(loaded: LoadedModel, new: NewEmbeddings) -> tuple[dict[str, np.n
 
 def target_special_ids(tok) -> dict[str, int]:
     """Role → id of the target tokenizer (tokenizer_config.json first, then conventions)."""
-    from zett.tokenizers.special import special_roles
-
     return special_roles(tok)
 
 
@@ -172,9 +173,6 @@ def export_transferred(
     new one is complete). Returns `out_dir`.
     """
     from safetensors.numpy import save_file
-
-    from zett.tokenizers.surface import load_tokenizer
-    from zett.train.checkpoint import embedding_fingerprint
 
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     if out_dir.exists() and not overwrite:

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import tokenizers
 
+from zett.data.corpus import load_corpus, texts_for
 from zett.errors import ZettError
+from zett.tokenizers.surface import plain_copy
 
 DEFAULTS = {
     "window": 5,  # tokens on each side that count as co-occurring
@@ -55,8 +57,6 @@ def corpus_texts(options: dict[str, Any]) -> list[str]:
     texts = options.get("texts")
     if texts is not None:
         return list(texts)
-    from zett.data.corpus import load_corpus, texts_for
-
     try:
         ds = load_corpus(options.get("corpus", "default"))
     except ZettError as e:
@@ -97,8 +97,6 @@ def aux_embeddings(
     tok: tokenizers.Tokenizer, n_vocab: int, texts: list[str], options: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(seen ids [N], unit-norm auxiliary vectors [N, dim]) from PPMI + SVD on `texts`."""
-    from zett.tokenizers.surface import plain_copy
-
     cfg = {k: options.get(k, v) for k, v in DEFAULTS.items()}
     encs = plain_copy(tok).encode_batch(texts, add_special_tokens=False)
     seqs = [np.asarray(e.ids, np.int64) for e in encs if len(e.ids) > 1]
