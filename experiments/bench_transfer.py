@@ -64,7 +64,7 @@ def run(quick: bool = False) -> dict:
         import jax.numpy as jnp
         import numpy as np
 
-        from zett.transfer.predict import predict_vocab
+        from zett.hypernet.predict import predict_vocab
 
         sel = np.random.default_rng(0).permutation(n_target)[:QUICK_TOKENS]
         module, hparams = _loaded_hypernet(hn_dir)

@@ -7,7 +7,7 @@ import numpy as np
 
 from zett.config import HypernetConfig
 from zett.hypernet.model import build_hypernet, init_hypernet
-from zett.transfer.predict import predict_vocab
+from zett.hypernet.predict import predict_vocab
 
 
 def test_blocked_prediction_matches_direct_call():

@@ -95,9 +95,9 @@ def test_torch_logits_equal_jax_logits(exported, tiny_llama_dir, target_path, hy
 
 def test_length_grouped_prediction_equals_padded(tiny_llama_dir, hypernet_dir):
     from zett.hypernet.io import load_hypernet
+    from zett.hypernet.predict import predict_vocab
     from zett.models.load import get_embeddings, load_model
     from zett.tokenizers.decompose import Decomposition
-    from zett.transfer.predict import predict_vocab
 
     module, params, _ = load_hypernet(hypernet_dir)
     loaded = load_model(tiny_llama_dir)

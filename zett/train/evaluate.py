@@ -18,8 +18,8 @@ import numpy as np
 
 from zett.eval.bpb import chunk_token_ids
 from zett.hypernet.model import Hypernet
+from zett.hypernet.predict import predict_vocab
 from zett.train import losses
-from zett.transfer.predict import predict_vocab
 
 
 @dataclass

@@ -43,12 +43,12 @@ import tokenizers
 
 from zett.errors import ZettError
 from zett.hypernet.io import check_base, check_params, embedding_fingerprint, load_hypernet
+from zett.hypernet.predict import predict_vocab
 from zett.models.load import LoadedModel, get_embeddings, load_model
 from zett.tokenizers.decompose import Decomposition, decompose, shared_tokens
 from zett.tokenizers.special import map_special_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
 from zett.transfer.focus import focus_weights
-from zett.transfer.predict import predict_vocab
 
 DEFAULT_MAX_PIECES = None  # baselines use whole decompositions; the hypernet its own
 
