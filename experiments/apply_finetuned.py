@@ -88,7 +88,8 @@ def finetune(args, corpus="default") -> Path:
 
 def models_to_score(args, ft: Path, target: str) -> dict[str, Path]:
     """Export every model of the comparison; returns {row label: HF dir}."""
-    from zett.eval.compare import export_method, target_name
+    from zett.assets import target_name
+    from zett.eval.compare import export_method
     from zett.transfer import run as transfer_run
 
     work, t = Path(args.workdir), target_name(target)

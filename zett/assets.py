@@ -23,17 +23,13 @@ import shutil
 from pathlib import Path
 
 from zett.atomic import atomic_dir, atomic_write_text
+from zett.cache import COMPLETE_MARKER, cache_dir, is_prepared
 from zett.errors import ZettError
+from zett.tokenizers import registry
 
-COMPLETE_MARKER = "COMPLETE"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASE_MODELS = ("smollm2", "minilm")
 SHARED_TOKENIZERS = ("llama2", "llama3", "qwen3", "gpt35turbo")
-
-
-def cache_dir() -> Path:
-    """Root of zett's cache: `$ZETT_CACHE` or `~/.cache/zett`."""
-    return Path(os.environ.get("ZETT_CACHE", Path.home() / ".cache" / "zett")).expanduser()
 
 
 def _package_dir(module: str, pip_name: str) -> Path:
@@ -44,10 +40,6 @@ def _package_dir(module: str, pip_name: str) -> Path:
             "(or `make install`)"
         )
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def is_prepared(path: Path) -> bool:
-    return (Path(path) / COMPLETE_MARKER).is_file()
 
 
 def base_model_dir(name: str) -> Path:
@@ -74,10 +66,8 @@ def prepare(name: str, force: bool = False) -> Path:
     """Build the cached HF directory of base model `name` once; return its path.
     `tokenizers`: every tokenizer of sources.json (`zett.tokenizers.registry`)."""
     if name == "tokenizers":
-        from zett.tokenizers.registry import prepare_tokenizers, prepared_root
-
-        prepare_tokenizers(force=force)
-        return prepared_root()
+        registry.prepare_tokenizers(force=force)
+        return registry.prepared_root()
     if name not in BASE_MODELS:
         raise ZettError(f"unknown asset {name!r}; choose one of {', '.join(BASE_MODELS)}")
     final = cache_dir() / name
@@ -165,9 +155,7 @@ def shared_tokenizers_dir() -> Path | None:
 
 def tokenizer_names() -> list[str]:
     """Every short tokenizer name `find_tokenizer` knows (zett/tokenizers/sources.json)."""
-    from zett.tokenizers.registry import sources
-
-    return list(sources())
+    return list(registry.sources())
 
 
 def has_tokenizer(name_or_path: str | Path) -> bool:
@@ -179,13 +167,19 @@ def has_tokenizer(name_or_path: str | Path) -> bool:
     return True
 
 
+def target_name(target: str | Path) -> str:
+    """A short label for a target tokenizer (shared name, or its directory's name)."""
+    p = Path(target)
+    if p.name == "tokenizer.json":
+        p = p.parent
+    return p.name or str(target)
+
+
 def find_tokenizer(name_or_path: str | Path) -> Path:
     """A `tokenizer.json` path from a file, a directory holding one, a prepared base model
     name, or a short tokenizer name (`llama2`, `qwen3`, `mistral_v3`, ...: see
     `zett/tokenizers/sources.json`). Short names resolve from ../shared/tokenizers (or
     `$ZETT_TOKENIZERS`) if it has them, else from `zett prepare tokenizers`' cache."""
-    from zett.tokenizers.registry import prepared_dir, sources
-
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -197,15 +191,15 @@ def find_tokenizer(name_or_path: str | Path) -> Path:
     shared = shared_tokenizers_dir()
     if shared is not None and (shared / name / "tokenizer.json").is_file():
         return shared / name / "tokenizer.json"
-    prepared = prepared_dir(name)
+    prepared = registry.prepared_dir(name)
     if prepared is not None:
         return prepared / "tokenizer.json"
-    if name in sources():
+    if name in registry.sources():
         raise ZettError(
             f"tokenizer {name!r} is not prepared; run `zett prepare tokenizers` (fetches it "
             "from its registry package into the cache)"
         )
     raise ZettError(
         f"tokenizer {name!r} not found: give a tokenizer.json, a directory with one, or one "
-        f"of {', '.join(sources())} (after `zett prepare tokenizers`)"
+        f"of {', '.join(registry.sources())} (after `zett prepare tokenizers`)"
     )

@@ -17,7 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+from zett import assets
+from zett.assets import target_name
+from zett.data.corpus import load_corpus, prepare_corpus, texts_for
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
+from zett.eval.compare import compare_methods, format_table, write_csv
+from zett.eval.plots import grouped_bar_chart
+from zett.tokenizers.convert import cached_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HYPERNET = ROOT / "hypernets" / "smollm2"
@@ -27,9 +33,6 @@ LANGS = ["en", "de", "ru", "python"]
 def local_target(workdir: Path) -> Path:
     """A Llama-2-style (SentencePiece BPE + byte fallback) 16k tokenizer trained on the
     corpus' train split: unseen by the hypernet, available without ../shared."""
-    from zett.data.corpus import load_corpus
-    from zett.tokenizers.convert import cached_tokenizer
-
     def texts() -> list[str]:
         train = load_corpus()["train"]
         return [train[i]["text"] for i in range(0, len(train), max(1, len(train) // 3000))]
@@ -51,8 +54,6 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int = 16) -> str:
 
 def _named_tokenizer(name: str) -> Path | None:
     """The directory of a short-named tokenizer (../shared or prepared), or None."""
-    from zett import assets
-
     try:
         return assets.find_tokenizer(name).parent
     except ZettError:
@@ -76,11 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> None:
-    from zett import assets
-    from zett.data.corpus import prepare_corpus, texts_for
-    from zett.eval.compare import compare_methods, format_table, target_name, write_csv
-    from zett.eval.plots import grouped_bar_chart
-
     t_start = time.perf_counter()
     workdir, results = Path(args.workdir), Path(args.results)
     workdir.mkdir(parents=True, exist_ok=True)

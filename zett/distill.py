@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from zett.tokenizers.align import align_encodings
+
 LOG_HALF = -math.log(2.0)
 MAX_LOGP = -1e-6  # chunk log-probs are clamped to this (p < 1) before log1mexp
 
@@ -115,8 +117,6 @@ def make_batch(
 ) -> DistillBatch:
     """Tokenize `texts` with both `tokenizers.Tokenizer`s (no special tokens) and align them.
     `*_start` only matter through being None (no starter: token 0's chunk is unusable)."""
-    from zett.tokenizers.align import align_encodings
-
     encs_t = teacher_tok.encode_batch(texts, add_special_tokens=False)
     encs_s = student_tok.encode_batch(texts, add_special_tokens=False)
     t_ids, s_ids, seg_t, seg_s, usable = [], [], [], [], []

@@ -20,7 +20,7 @@ cosine decay to 10 % of `lr`, grad-norm clip 1.0, float32. With `train_embedding
 (the default) every tensor except the input and output embeddings is frozen
 (`requires_grad=False`, not given to the optimizer), so those tensors stay bit-identical.
 
-Evaluation: bits per byte (`zett.eval.bpb.bits_per_byte`, DESIGN.md protocol) on the valid
+Evaluation: bits per byte (`zett.eval.bpb.bits_per_byte` and its protocol) on the valid
 split of each language, `eval_bytes` bytes per language, at step 0, every `eval_every`
 steps and after the last step. Each evaluation appends one JSON line
 `{"step", "tokens", "bpb": {lang: ...}, "mean_bpb", "train_loss"}` to the log, which is
@@ -42,11 +42,7 @@ cosine decay runs over the budget (progress = CPU seconds used / budget). Every 
 carries `cpu_seconds` (training CPU time so far) so objectives can be compared at equal
 compute.
 
-cli.py wiring (the owner of cli.py adds this):
-
-    from zett import nshot
-    p = sub.add_parser("nshot", help="continued training of a transferred model")
-    nshot.add_arguments(p); p.set_defaults(func=nshot.command)
+`zett nshot` is wired in `zett.cli` (`add_arguments`, `command`).
 """
 
 from __future__ import annotations
@@ -60,7 +56,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zett.assets import resolve_model_dir
+from zett.atomic import atomic_dir, atomic_write_text
+from zett.data.corpus import texts_for
+from zett.distill import distill_loss, make_batch, text_windows
 from zett.errors import ZettError
+from zett.eval.bpb import bits_per_byte, context_start_id, encode_texts, load_causal_lm
 
 DEFAULT_LANGS = ("en", "python")
 EMBEDDING_LR = 1e-3  # default lr when only the embeddings train (they move far from init)
@@ -139,9 +140,6 @@ def training_blocks(
     """
     import random
 
-    from zett.data.corpus import texts_for
-    from zett.eval.bpb import encode_texts
-
     need = n_blocks * seq_len
     budget = max(need * 8 // max(len(langs), 1), 4096)
     blocks: list[list[int]] = []
@@ -168,9 +166,6 @@ def training_windows(
     """`n_windows` shuffled text windows of about `seq_len` tokens of `tokenizer` (a HF fast
     tokenizer) from the train split of `langs` (module docstring, "Objective distill")."""
     import random
-
-    from zett.data.corpus import texts_for
-    from zett.distill import text_windows
 
     backend = tokenizer.backend_tokenizer
     budget = max(n_windows * seq_len * 8 // max(len(langs), 1), 4096)
@@ -220,23 +215,17 @@ def trainable_parameters(model: Any, embeddings_only: bool) -> list[Any]:
 
 def evaluate(model: Any, tokenizer: Any, texts: dict[str, list[str]]) -> dict[str, float]:
     """Bits per byte per language (and `mean`, unweighted over languages)."""
-    from zett.eval.bpb import bits_per_byte
-
     out = {lang: bits_per_byte(model, tokenizer, t).bpb for lang, t in texts.items()}
     out["mean"] = sum(out.values()) / len(out)
     return out
 
 
 def _write_log(path: Path, log: list[dict[str, Any]]) -> None:
-    from zett.atomic import atomic_write_text
-
     atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in log))
 
 
 def _save_model(model: Any, source: Path, output: Path, overwrite: bool, extra: dict) -> None:
     """Copy the source dir's tokenizer and side files, then the trained weights + config."""
-    from zett.atomic import atomic_dir
-
     with atomic_dir(output, overwrite=overwrite) as tmp:
         for f in source.iterdir():
             if f.is_file() and f.name not in WEIGHT_FILES and f.name != "config.json":
@@ -280,11 +269,6 @@ def nshot(
     import torch
     from tqdm import tqdm
 
-    from zett.assets import resolve_model_dir
-    from zett.data.corpus import texts_for
-    from zett.distill import distill_loss, make_batch
-    from zett.eval.bpb import load_causal_lm
-
     if steps < 1:
         raise ZettError(f"--steps must be >= 1, got {steps}")
     if batch_size < 1:
@@ -315,8 +299,6 @@ def nshot(
             seed, corpus,
         )  # fmt: skip
     else:
-        from zett.eval.bpb import context_start_id
-
         teacher_model, teacher_tok = load_causal_lm(teacher_dir)
         teacher_model.to(device).eval()
         for p in teacher_model.parameters():

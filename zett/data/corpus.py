@@ -28,8 +28,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from zett.assets import COMPLETE_MARKER, cache_dir, is_prepared
 from zett.atomic import atomic_dir, atomic_write_text
+from zett.cache import COMPLETE_MARKER, cache_dir, is_prepared
 from zett.data.sources import SOURCES, Source, sources_json
 from zett.errors import ZettError
 

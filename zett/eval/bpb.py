@@ -35,7 +35,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zett.assets import resolve_model_dir
+from zett.atomic import atomic_write_text
 from zett.errors import ZettError
+from zett.eval.texts import heldout_texts, load_texts_file, truncate_to_bytes
 
 DEFAULT_CHUNK_TOKENS = 511
 AUTO = "auto"  # `start_id` sentinel: choose the starter with `context_start_id`
@@ -268,8 +271,6 @@ def load_causal_lm(model_dir: str | Path, device: str | None = None) -> tuple[An
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from zett.assets import resolve_model_dir
-
     path = resolve_model_dir(model_dir)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -329,9 +330,6 @@ def run_eval(
     Prints one line per language and the mean; writes `output_json` atomically if given.
     """
     import json
-
-    from zett.atomic import atomic_write_text
-    from zett.eval.texts import heldout_texts, load_texts_file, truncate_to_bytes
 
     if texts_path is not None:
         texts = load_texts_file(texts_path)

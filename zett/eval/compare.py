@@ -13,7 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zett import assets
+from zett.assets import target_name
+from zett.atomic import atomic_write_text
 from zett.eval.bpb import evaluate_model
+from zett.transfer import run as transfer_run
 
 ORIGINAL = "original"
 
@@ -27,8 +31,6 @@ def export_method(
     options: dict[str, Any] | None = None,
 ) -> Path:
     """Write (or overwrite) the export of `method` for `target` under `out_dir`."""
-    from zett.transfer import run as transfer_run
-
     if method == "hypernet":
         if hypernet is None:
             raise ValueError("method hypernet needs a hypernet directory")
@@ -52,8 +54,6 @@ def compare_methods(
     Row keys: target, method, lang, bpb, tokens_per_byte, seconds (transfer + eval).
     The original model is evaluated with its own tokenizer (method `original`).
     """
-    from zett import assets
-
     rows: list[dict[str, Any]] = []
     plan = ([ORIGINAL] if include_original else []) + list(methods)
     for method in plan:
@@ -82,14 +82,6 @@ def compare_methods(
     return rows
 
 
-def target_name(target: str | Path) -> str:
-    """A short label for a target tokenizer (shared name, or its directory's name)."""
-    p = Path(target)
-    if p.name == "tokenizer.json":
-        p = p.parent
-    return p.name or str(target)
-
-
 def format_table(rows: list[dict[str, Any]], langs: list[str]) -> str:
     """Markdown table: one line per (target, method), bpb per language + mean, tokens/byte."""
     keyed: dict[tuple[str, str], dict[str, dict]] = {}
@@ -110,8 +102,6 @@ def format_table(rows: list[dict[str, Any]], langs: list[str]) -> str:
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     import csv
     import io
-
-    from zett.atomic import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))

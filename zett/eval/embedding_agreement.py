@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from zett.assets import resolve_model_dir
 from zett.errors import ZettError
 
 MIN_SENTENCES = 2
@@ -107,8 +108,6 @@ def load_encoder(model_dir: str | Path, device: str = "cpu") -> tuple[Any, Any]:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from transformers import AutoModel, AutoTokenizer
-
-    from zett.assets import resolve_model_dir
 
     path = resolve_model_dir(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)

@@ -72,7 +72,7 @@ def heldout_texts(
     """
     if max_bytes < 1:
         raise ZettError(f"max_bytes must be >= 1, got {max_bytes}")
-    try:
+    try:  # lazy on purpose: the corpus layer is optional here (`--texts FILE` needs none)
         from zett.data.corpus import load_corpus, texts_for
     except ImportError as e:
         raise ZettError(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from zett.atomic import atomic_dir, atomic_write_text
+from zett.cache import cache_dir
 from zett.errors import ZettError
 
 SOURCES_FILE = Path(__file__).with_name("sources.json")
@@ -49,8 +50,6 @@ def sources() -> dict[str, dict[str, Any]]:
 
 
 def prepared_root() -> Path:
-    from zett.assets import cache_dir
-
     return cache_dir() / "tokenizers"
 
 

@@ -16,9 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zett import assets
+from zett.data.corpus import load_corpus, texts_for
 from zett.eval.bpb import chunk_token_ids
 from zett.hypernet.model import Hypernet
 from zett.hypernet.predict import predict_vocab
+from zett.tokenizers.decompose import decompose
+from zett.tokenizers.special import special_roles
+from zett.tokenizers.surface import load_tokenizer, surface_forms
 from zett.train import losses
 
 
@@ -141,8 +146,6 @@ class HeldoutEvaluator:
 
 def heldout_by_lang(corpus: str, langs: list[str], max_bytes: int, split: str = "valid"):
     """{lang: texts} of the corpus split (every language when `langs` is empty)."""
-    from zett.data.corpus import load_corpus, texts_for
-
     ds = load_corpus(corpus)
     langs = langs or sorted(set(ds[split]["lang"]))
     return {lang: texts_for(split, lang, max_bytes, corpus=ds) for lang in langs}
@@ -158,9 +161,6 @@ def make_target(
     own: bool = False,
 ) -> EvalTarget:
     """Decompose `tokenizer` through the base once and chunk `texts` with it."""
-    from zett.tokenizers.decompose import decompose
-    from zett.tokenizers.surface import surface_forms
-
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
     if own:
         ids = lengths = None
@@ -179,11 +179,6 @@ def make_target(
 
 def build_evaluator(trainer) -> HeldoutEvaluator:
     """The in-loop evaluator of a `zett.train.loop.Trainer`: its eval tokenizers + original."""
-    from zett import assets
-    from zett.eval.compare import target_name
-    from zett.tokenizers.special import special_roles
-    from zett.tokenizers.surface import load_tokenizer
-
     cfg, bundle = trainer.cfg, trainer.bundle
     texts = heldout_by_lang(cfg.data.corpus, cfg.eval.langs, cfg.train.eval_bytes)
     chunk = cfg.eval.chunk_tokens
@@ -200,7 +195,7 @@ def build_evaluator(trainer) -> HeldoutEvaluator:
     ]
     for name in cfg.train.eval_tokenizers:
         tok = load_tokenizer(assets.find_tokenizer(name))
-        label = target_name(name)  # a path becomes its directory's name
+        label = assets.target_name(name)  # a path becomes its directory's name
         targets.append(
             make_target(label, tok, bundle.tokenizer, cfg.hypernet.max_pieces, texts, chunk)
         )
