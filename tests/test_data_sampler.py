@@ -62,3 +62,48 @@ def test_small_corpus_gives_smaller_vocab_and_bad_size_errors() -> None:
     assert st.vocab_size == N_BYTES + 1  # only "ab" beyond the bytes
     with pytest.raises(ZettError, match="vocab_size"):
         sample_tokenizer(TEXTS, np.random.default_rng(0), 256, 1e-5, 4.0)
+
+
+@pytest.mark.parametrize("method", ["zett", "log_gumbel"])
+def test_both_methods_round_trip_and_keep_bytes(method: str) -> None:
+    st = sample_tokenizer(TEXTS, np.random.default_rng(3), 600, 1e-5, 4.0, method=method)
+    assert [piece_bytes(p) for p in st.pieces[:N_BYTES]] == [bytes([b]) for b in range(256)]
+    for text in set(TEXTS):
+        ids = st.tokenizer.encode(text, add_special_tokens=False).ids
+        assert b"".join(piece_bytes(st.pieces[i]) for i in ids) == text.encode("utf-8")
+
+
+def test_zett_scores_weight_pieces_by_their_bytes() -> None:
+    # " abcdefgh" (9 bytes) occurs 10x, " xy" (3 bytes) 25x. By count alone a piece of
+    # " xy" wins the one free slot; by covered bytes (90 vs 75) the long word does.
+    texts = [" abcdefgh" * 10 + " xy" * 25]
+    rng = np.random.default_rng(0)
+    by_bytes = sample_tokenizer(texts, rng, N_BYTES + 1, 0.0, 0.0, method="zett")
+    by_count = sample_tokenizer(texts, rng, N_BYTES + 1, 0.0, 0.0, method="log_gumbel")
+    assert piece_bytes(by_bytes.pieces[N_BYTES]) == b" abcdefgh"
+    assert piece_bytes(by_count.pieces[N_BYTES]) in (b" x", b"xy", b" xy")
+
+
+def test_zett_sampler_segments_unseen_text_like_a_real_tokenizer() -> None:
+    """The log_gumbel noise picks near-random substrings, cutting unseen text almost into
+    characters; the zett sampler's vocabularies stay realistic (median over seeds)."""
+    syl = ["ka", "to", "ri", "men", "sa", "lo", "de", "ning", "pu", "ve", "ash", "tor"]
+    rng = np.random.default_rng(0)
+    words = sorted({"".join(rng.choice(syl, size=rng.integers(1, 4))) for _ in range(600)})
+    zipf = 1.0 / np.arange(1, len(words) + 1)
+    zipf /= zipf.sum()
+    texts = [" ".join(rng.choice(words, size=80, p=zipf)) for _ in range(60)]
+    unseen = " ".join(np.random.default_rng(1).choice(words, size=300, p=zipf))
+
+    def bytes_per_token(method: str, seed: int) -> float:
+        st = sample_tokenizer(texts, np.random.default_rng(seed), 400, 1e-5, 4.0, method=method)
+        return len(unseen) / len(st.tokenizer.encode(unseen, add_special_tokens=False).ids)
+
+    zett = np.median([bytes_per_token("zett", s) for s in range(5)])
+    gumbel = np.median([bytes_per_token("log_gumbel", s) for s in range(5)])
+    assert zett > 1.5 * gumbel, (zett, gumbel)
+
+
+def test_unknown_sampler_method_is_a_clear_error() -> None:
+    with pytest.raises(ZettError, match="data.sampler"):
+        sample_tokenizer(TEXTS, np.random.default_rng(0), 600, method="bpe")

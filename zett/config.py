@@ -53,8 +53,9 @@ class DataConfig:
     vocab_size_min: int = 8192  # sampled vocabulary size, uniform in [min, max]
     vocab_size_max: int = 32768  # (inclusive)
     texts_per_sample: int = 256  # texts whose substrings build one sampled tokenizer
-    noise_mean: float = 1e-5  # Gumbel-style noise on unigram log-probs (reference values)
-    noise_std: float = 4.0  # 0 turns the noise off (the `no_noise` ablation)
+    sampler: str = "zett"  # zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)
+    noise_mean: float = 1e-5  # zett: median noise level σ on piece probs; 0 turns noise off
+    noise_std: float = 4.0  # zett: log-normal spread of σ; log_gumbel: Gumbel scale on log-probs
     n_token_subsample: int = 8192  # tokens of the sampled vocab the hypernet embeds per step
     negative_correction: bool = True  # sampled-softmax log(1/q) on the random negative rows
     short_rows: int = 0  # of those rows, how many run at `short_pieces` positions (0: off)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import piece_bytes, sample_tokenizer
+from zett.data.sampler import METHODS, piece_bytes, sample_tokenizer
 from zett.errors import ZettError
 
 
@@ -283,7 +283,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     drawn = mixture.draw(rng, n_texts)
     vocab_size = int(rng.integers(cfg.vocab_size_min, cfg.vocab_size_max + 1))
     sampled = sample_tokenizer(
-        [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std
+        [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std, method=cfg.sampler
     )
 
     texts = [t for _, t in drawn[: cfg.batch_size]]
@@ -423,6 +423,8 @@ class BatchIterator:
 
 
 def _check_config(cfg: DataConfig) -> None:
+    if cfg.sampler not in METHODS:
+        raise ZettError(f"data.sampler: unknown {cfg.sampler!r}; use one of {', '.join(METHODS)}")
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
     if cfg.batch_size * cfg.seq_len > cfg.n_token_subsample:

@@ -7,16 +7,28 @@ unseen ones. For each batch we:
    to one printable symbol, so any text round-trips) and count words;
 2. count every substring of length 1..`max_piece_len` symbols of every word, weighted by
    the word's frequency (each unique word is visited once);
-3. score candidates `log(count / total)` and add Gumbel noise (`noise_mean`, `noise_std`;
-   std 0 = no noise), keep the `vocab_size - 256` best multi-symbol pieces and always all
-   256 byte symbols (un-noised, so every byte stays encodable);
+3. score the candidates and keep the `vocab_size - 256` best multi-symbol pieces, noised,
+   and always all 256 byte symbols (un-noised, so every byte stays encodable);
 4. build a `tokenizers` Unigram over the kept pieces with their **noise-free** log-probs
    (normalized; also the tokenizer's unigram prior `unigram_logprobs [V]`).
 
-The noise decides *which* pieces a sampled vocabulary has (diversity across batches), not
-how text is segmented with them: segmenting with noisy scores (std 4) yields ~1.5 bytes per
-token, far from the 3-5 of real tokenizers the hypernet is meant to transfer to, while
-noise-free segmentation keeps sampled tokenizers in that realistic range.
+Step 3 has two methods (`data.sampler`):
+
+- `zett` (default; the semantics of the paper's released sampler): a piece's score is its
+  share of the sampled text's bytes, p = count × bytes / total; each sample draws a noise
+  level σ ~ LogNormal(log `noise_mean`, `noise_std`) and ranks pieces by p + N(0, σ). Most
+  samples get a small σ (a perturbed frequency list, realistic vocabularies); a heavy tail
+  gets a large one (near-random vocabularies): diversity without losing realism.
+- `log_gumbel` (this project's first sampler, kept to reproduce the hypernets it trained:
+  hypernets/smollm2 and the compose runs): Gumbel(`noise_mean`, `noise_std`) added to
+  log(count / total). With std 4 that noise dwarfs the spread of log-counts, so the kept
+  pieces are close to a random draw of substrings: held-out English is cut at ~1.4 bytes
+  per token against 3.6 for llama2 and ~2.8 for `zett` at the same vocabulary size
+  (results/sampled_vs_real.md). Hypernets trained on it learn rows for character-level
+  sequences, which real tokenizers never produce.
+
+The noise decides *which* pieces a sampled vocabulary has, not how text is segmented with
+them (segmenting with noisy scores pushes text towards ~1.5 bytes per token).
 
 Everything is a pure function of (texts, rng state, settings): the same seed yields the
 same tokenizer.
@@ -35,6 +47,7 @@ from zett.errors import ZettError
 
 MAX_PIECE_LEN = 12  # longest candidate piece, in byte symbols (≈ 4 CJK chars, 12 ASCII)
 N_BYTES = 256
+METHODS = ("zett", "log_gumbel")  # `data.sampler` (module docstring)
 
 
 def byte_alphabet() -> list[str]:
@@ -108,27 +121,35 @@ def sample_tokenizer(
     noise_mean: float = 1e-5,
     noise_std: float = 4.0,
     max_piece_len: int = MAX_PIECE_LEN,
+    method: str = "zett",
 ) -> SampledTokenizer:
     """Sample a byte-level Unigram tokenizer of at most `vocab_size` pieces from `texts`.
 
     The vocab holds the 256 byte symbols (ids 0..255, byte order) and then the
-    `vocab_size - 256` candidates with the highest noisy log-prob, best first. Fewer
-    distinct substrings than that give a smaller vocab.
+    `vocab_size - 256` candidates with the highest noisy score (`method`, see the module
+    docstring), best first. Fewer distinct substrings than that give a smaller vocab.
     """
     if vocab_size <= N_BYTES:
         raise ZettError(f"data.vocab_size_min/max: {vocab_size} must exceed {N_BYTES} (bytes)")
+    if method not in METHODS:
+        raise ZettError(f"data.sampler: unknown method {method!r}; use one of {', '.join(METHODS)}")
     counts = count_substrings(count_words(texts), max_piece_len)
     byte_set = set(_BYTE_SYMBOLS)
     cands = [s for s in counts if s not in byte_set]
     cand_counts = np.fromiter((counts[s] for s in cands), dtype=np.float64, count=len(cands))
-    total = float(sum(counts.values()))
+    if method == "zett":  # weight by the bytes a piece covers (symbols = bytes)
+        cand_counts *= np.fromiter((len(s) for s in cands), dtype=np.float64, count=len(cands))
+    byte_counts = np.array([counts.get(b, 0) for b in _BYTE_SYMBOLS], dtype=np.float64)
+    total = float(cand_counts.sum() + byte_counts.sum()) or 1.0
     clean = np.log(cand_counts / total) if len(cands) else np.zeros(0)
     scores = clean
-    if noise_std > 0 and len(cands):
+    if method == "log_gumbel" and noise_std > 0 and len(cands):
         scores = clean + rng.gumbel(noise_mean, noise_std, size=len(cands))
+    elif method == "zett" and noise_mean > 0 and len(cands):
+        sigma = rng.lognormal(np.log(noise_mean), noise_std) if noise_std > 0 else noise_mean
+        scores = cand_counts / total + rng.normal(0.0, sigma, size=len(cands))
     k = min(vocab_size - N_BYTES, len(cands))
     top = np.argsort(-scores, kind="stable")[:k]
-    byte_counts = np.array([counts.get(b, 0) for b in _BYTE_SYMBOLS], dtype=np.float64)
     # Unseen bytes get half a count: encodable, but never preferred over seen pieces.
     byte_scores = np.log(np.maximum(byte_counts, 0.5) / total)
     pieces = _BYTE_SYMBOLS + [cands[i] for i in top]
