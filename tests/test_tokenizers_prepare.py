@@ -123,6 +123,26 @@ def test_unloadable_package_file_names_the_package(cache, fake_registry, monkeyp
         registry.prepare_tokenizers(["fake0"], progress=False)
 
 
+def test_added_tokens_that_lose_their_ids_are_refused(cache, fake_registry, monkeypatch):
+    """A file whose added token sits in a gap of model.vocab: the library renumbers it from
+    the vocabulary's size on (onto the last model token), so the build fails, naming it."""
+    data = json.loads(fake_registry["bytes"])
+    vocab = data["model"]["vocab"]
+    first = min(vocab, key=vocab.get)
+    del vocab[first]  # id 0 is now a gap, and a special token claims it
+    data["model"]["merges"] = [m for m in data["model"]["merges"] if first not in m]
+    data["added_tokens"] = [
+        {"id": 0, "content": "<sp>", "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True}
+    ]  # fmt: skip
+    monkeypatch.setattr(
+        registry, "build_files", lambda entry, archive: (json.dumps(data).encode(), b"{}")
+    )
+    with pytest.raises(ZettError, match=r"fake0's 1 added token\(s\) .*'<sp>': 0 → \d+"):
+        registry.prepare_tokenizers(["fake0"], progress=False)
+    assert not (cache / "tokenizers" / "fake0").exists()
+
+
 def test_missing_member_and_unknown_name(cache, fake_registry):
     fake_registry["entries"][0]["file"] = "package/nope.json"
     with pytest.raises(ZettError, match="fake-pkg.*package/nope.json"):

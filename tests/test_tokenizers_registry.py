@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,21 +167,7 @@ def test_round_trip_fixed_texts(loaded, name):
         round_trip(tok, text.lower())
 
 
-# Known bug (open): the converted Mistral Tekken vocabulary gives some ordinary tokens the id of a
-# special token (hypothesis found "Kö" → <SPECIAL_481>), so its round trip can fail; see the
-# closing note of 2026-12-02. Not strict: hypothesis does not always reach such a text.
-KNOWN_BAD = {"mistral_nemo": "Tekken conversion: ordinary token ids collide with special ids"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BAD[n], strict=False))
-        if n in KNOWN_BAD
-        else n
-        for n in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_round_trip_property(loaded, name):
     tok = get(loaded, name)
 
@@ -190,6 +177,20 @@ def test_round_trip_property(loaded, name):
         round_trip(tok, text)
 
     prop()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_id_is_one_token(loaded, name):
+    """Added tokens keep the ids their file gives them and no two tokens share an id (the
+    converted Tekken and p50k files once gave specials the ids of their last ordinary
+    tokens: NeMo's "Kö" read back as <SPECIAL_481>)."""
+    tok = get(loaded, name)
+    data = json.loads(Path(tok.zett_source).read_text(encoding="utf-8"))  # the file's ids
+    written = {a["content"]: a["id"] for a in data["added_tokens"]}
+    assert {c: tok.token_to_id(c) for c in written} == written
+    full = tok.get_vocab(with_added_tokens=True)
+    assert len(set(full.values())) == len(full), name
+    assert all(tok.id_to_token(i) == c for c, i in full.items())
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -18,8 +18,8 @@ import tokenizers
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.tiny import WORDS as CORPUS_WORDS
 from zett.errors import ZettError
+from zett.testing import WORDS as CORPUS_WORDS
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.surface import (
     SPIECE,
@@ -218,6 +218,27 @@ def test_malformed_tokenizer_names_file(trained, tmp_path, mutate, needle) -> No
     with pytest.raises(ZettError, match=needle) as info:
         load_tokenizer(tmp_path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_added_token_renumbered_onto_a_model_token_is_refused(tmp_path) -> None:
+    """`tokenizers` keeps an added token's id only if model.vocab has the token; otherwise it
+    numbers it from the vocabulary's size on. Specials written before the model's ids (as
+    Tekken's were) then share ids with the last model tokens: a clear error, not a silent
+    merge of two tokens into one id."""
+    config = json.loads(tokenizers.Tokenizer(tokenizers.models.BPE()).to_str())
+    config["model"]["vocab"] = {"a": 1, "b": 2, "c": 3}
+    config["added_tokens"] = [
+        {"id": 0, "content": "<s>", "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True}
+    ]  # fmt: skip
+    (tmp_path / "tokenizer.json").write_text(json.dumps(config))
+    with pytest.raises(ZettError, match=r"'<s>' has id 0 .* id 3, .*model's token 'c'"):
+        load_tokenizer(tmp_path)
+    config["model"]["vocab"]["<s>"] = 0  # listed in model.vocab too: kept
+    (tmp_path / "tokenizer.json").write_text(json.dumps(config))
+    tok = load_tokenizer(tmp_path)
+    assert tok.token_to_id("<s>") == 0 and tok.id_to_token(3) == "c"
+    assert surface_forms(tok).is_special.tolist() == [True, False, False, False]
 
 
 def test_missing_tokenizer(tmp_path) -> None:

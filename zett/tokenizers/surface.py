@@ -163,6 +163,25 @@ def _check_unique(file: Path, vocab: dict | list) -> None:
         seen.add(k)
 
 
+def renumbered_added_tokens(data: dict, tok: tokenizers.Tokenizer) -> list[tuple[str, int, int]]:
+    """(content, id in the file, id once loaded) of every added token of `data` (a parsed
+    `tokenizer.json`) that `tok`, the library's tokenizer of it, numbers differently.
+
+    The library keeps an added token's written id only when the model's vocabulary has the
+    token; the others get ids from the vocabulary's *size* on, so a file whose model ids
+    leave a gap for them (specials before the ranks, or inside them) gets its last tokens'
+    ids handed to the added tokens as well: two tokens with one id.
+    """
+    out = []
+    for at in data.get("added_tokens") or []:
+        if not isinstance(at, dict) or not isinstance(at.get("content"), str):
+            continue
+        got = tok.token_to_id(at["content"])
+        if isinstance(at.get("id"), int) and got is not None and got != at["id"]:
+            out.append((at["content"], at["id"], got))
+    return out
+
+
 def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
     """Load a `tokenizer.json` (or a directory holding one) with clear errors.
 
@@ -208,6 +227,15 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
             f"{file}: token ids reach {size - 1} but there are only {n_tokens} tokens; "
             "the vocabulary ids are damaged"
         )
+    for content, written, got in renumbered_added_tokens(data, tok):
+        model_ids = {i: t for t, i in tok.get_vocab(with_added_tokens=False).items()}
+        if got in model_ids and model_ids[got] != content:
+            raise ZettError(
+                f"{file}: added token {content!r} has id {written} in the file, but the "
+                f"tokenizers library gives it id {got}, which is also the model's token "
+                f"{model_ids[got]!r} (added tokens missing from model.vocab are numbered from "
+                "the vocabulary's size on); list such tokens in model.vocab too"
+            )
     cfg_file = file.with_name("tokenizer_config.json")
     tok.zett_config = None
     if cfg_file.is_file():
