@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 def smoke(results_dir: Path) -> int:
     import tempfile
 
-    from tests.tiny import make_tiny_corpus, make_tiny_llama
+    from zett.testing import make_tiny_corpus, make_tiny_llama
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

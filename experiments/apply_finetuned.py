@@ -201,7 +201,7 @@ def smoke(args) -> int:
     import tempfile
 
     from experiments.nshot import random_hypernet
-    from tests.tiny import make_tiny_corpus, make_tiny_pair
+    from zett.testing import make_tiny_corpus, make_tiny_pair
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -58,7 +58,7 @@ def pack(dest: Path) -> Path:
     part1.mkdir(parents=True)
     part2.mkdir(parents=True)
     if DRY:
-        from tests.tiny import make_tiny_corpus, make_tiny_llama
+        from zett.testing import make_tiny_corpus, make_tiny_llama
 
         make_tiny_llama(part1 / "model")
         corpus.write_portable(part2 / "corpus", str(make_tiny_corpus(dest / "tiny_corpus")))

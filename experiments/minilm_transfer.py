@@ -206,7 +206,7 @@ def smoke(args) -> int:
     import torch
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    from tests.tiny import make_tokenizer, tiny_texts
+    from zett.testing import make_tokenizer, tiny_texts
     from zett.tokenizers.convert import save_tokenizer, train_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -219,7 +219,7 @@ def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus + random hypernet (what tests run)."""
     import tempfile
 
-    from tests.tiny import make_tiny_corpus, make_tiny_pair
+    from zett.testing import make_tiny_corpus, make_tiny_pair
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

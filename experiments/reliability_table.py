@@ -4,8 +4,9 @@
     python experiments/reliability_table.py --soak-cycles 0 # tests only (~5 min on 2 CPU cores)
 
 Runs pytest on tests/reliability in this process, so the counters that the shared routines
-(`tests/reliability/helpers.py`) fill during the tests — one entry per fuzzed input and per
-injected fault, with its outcome — are read back and tabulated; nothing is hard-coded.
+(`zett.testing`, which tests/reliability/helpers.py re-exports) fill during the tests — one
+entry per fuzzed input and per injected fault, with its outcome — are read back and
+tabulated; nothing is hard-coded.
 Expected: tracebacks, hangs, corrupted outputs and differing resumed runs all 0.
 """
 
@@ -14,15 +15,13 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from zett import testing as h
+from zett.atomic import atomic_write_text
 
-from tests.reliability import helpers as h  # noqa: E402
-from zett.atomic import atomic_write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUTCOME_COLUMNS = ("ok", "traceback", "hang", "corrupted", "differs")
 TITLES = {

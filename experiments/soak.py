@@ -20,10 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.reliability import helpers as h  # noqa: E402
+from zett import testing as h
 
 TIMEOUT_S = 300
 

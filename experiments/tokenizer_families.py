@@ -312,8 +312,7 @@ def smoke(results: Path) -> int:
     WordPiece) and a random tiny hypernet: what tests run."""
     import tempfile
 
-    from tests.test_transfer_export import make_hypernet
-    from tests.tiny import make_tiny_pair, tiny_texts
+    from zett.testing import make_hypernet, make_tiny_pair, tiny_texts
     from zett.tokenizers.convert import train_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 def smoke(out: Path) -> int:
     import tempfile
 
-    from tests.tiny import make_tiny_corpus, make_tiny_llama
     from zett.config import load_config
+    from zett.testing import make_tiny_corpus, make_tiny_llama
     from zett.train.loop import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -167,8 +167,8 @@ def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus (what tests run)."""
     import tempfile
 
-    from tests.tiny import make_tiny_pair, tiny_texts
     from zett.eval.compare import compare_methods, format_table, write_csv
+    from zett.testing import make_tiny_pair, tiny_texts
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -47,13 +47,13 @@ def shared_tokenizers() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
-    from tests.tiny import make_tiny_llama
+    from zett.testing import make_tiny_llama
 
     return make_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
 
 
 @pytest.fixture(scope="session")
 def tiny_corpus_dir(tmp_path_factory) -> Path:
-    from tests.tiny import make_tiny_corpus
+    from zett.testing import make_tiny_corpus
 
     return make_tiny_corpus(tmp_path_factory.mktemp("tiny_corpus") / "corpus")

@@ -149,8 +149,8 @@ def test_load_corpus_not_prepared(tmp_path: Path) -> None:
 def test_portable_corpus_loads_without_datasets(tmp_path: Path, monkeypatch) -> None:
     """`zett prepare corpus --portable DIR` output: same texts, readable with `datasets`
     unimportable (a bare GPU machine), and the pipeline's text mixture accepts it."""
-    from tests.tiny import make_tiny_corpus
     from zett.data.pipeline import TextMixture
+    from zett.testing import make_tiny_corpus
 
     src = make_tiny_corpus(tmp_path / "ds")
     original = corpus.load_corpus(src)

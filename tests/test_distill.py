@@ -68,8 +68,8 @@ def test_text_windows_tile_each_text(tiny_llama_dir):
 def pair(tiny_llama_dir, tmp_path_factory):
     """Teacher: the tiny llama (512-token BPE). Student: another random tiny llama whose
     tokenizer is a 400-token BPE."""
-    from tests.tiny import make_tiny_llama
     from zett.eval.bpb import load_causal_lm
+    from zett.testing import make_tiny_llama
 
     student_dir = make_tiny_llama(tmp_path_factory.mktemp("student"), vocab_size=400, seed=1)
     return load_causal_lm(tiny_llama_dir), load_causal_lm(student_dir)

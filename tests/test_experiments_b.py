@@ -94,7 +94,7 @@ def test_graft_body_takes_body_from_finetuned_and_embeddings_from_transferred(tm
     from safetensors.numpy import load_file
 
     from experiments.apply_finetuned import graft_body
-    from tests.tiny import make_tiny_llama
+    from zett.testing import make_tiny_llama
 
     a = make_tiny_llama(tmp_path / "a", seed=0)
     b = make_tiny_llama(tmp_path / "b", seed=1)
@@ -116,7 +116,7 @@ def test_cells_are_keyed_by_content_of_every_input(tmp_path):
     sys.path.insert(0, str(ROOT / "experiments"))
     import nshot
 
-    from tests.tiny import make_tokenizer
+    from zett.testing import make_tokenizer
 
     make_tokenizer(tmp_path / "tok", vocab_size=300)
     for name, data in (("a", b"weights-1"), ("b", b"weights-2"), ("c", b"weights-1")):

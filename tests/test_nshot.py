@@ -126,7 +126,7 @@ def test_cli_arguments_parse():
 @pytest.fixture(scope="module")
 def fvt_export(tiny_llama_dir, tmp_path_factory):
     """The tiny llama transferred by FVT to an unseen 400-token BPE (has zett_transfer.json)."""
-    from tests.tiny import make_tokenizer
+    from zett.testing import make_tokenizer
     from zett.transfer.run import baseline
 
     root = tmp_path_factory.mktemp("fvt")
@@ -219,7 +219,7 @@ def test_distill_smollm2_keeps_paris(smollm2_dir, tmp_path):
     try:
         target = assets.find_tokenizer("llama2")
     except Exception:  # noqa: BLE001 - no llama2 here: a local BPE instead
-        from tests.tiny import tiny_texts
+        from zett.testing import tiny_texts
         from zett.tokenizers.convert import train_tokenizer
 
         texts = [t for ts in tiny_texts().values() for t in ts]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tokenizers
 
-from tests.tiny import WORDS
+from zett.testing import WORDS
 from zett.tokenizers.compose import compositions, expand, sample_pieces
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.surface import surface_forms

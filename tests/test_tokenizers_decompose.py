@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tokenizers
 
-from tests.tiny import WORDS
+from zett.testing import WORDS
 from zett.tokenizers.convert import train_tokenizer
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.special import map_special_tokens

@@ -109,7 +109,7 @@ def test_resume_reproduces_uninterrupted_run(tiny_llama_dir, tiny_corpus_dir, tm
 @pytest.mark.parametrize("mlm", [False, True], ids=["sentence", "mlm"])
 def test_encoder_objectives_step(mlm, tiny_corpus_dir, tmp_path):
     """Encoders: label-free sentence agreement (no MLM head) and MLM (with head)."""
-    from tests.tiny import make_tiny_bert
+    from zett.testing import make_tiny_bert
 
     base = make_tiny_bert(tmp_path / "bert", mlm=mlm)
     cfg = _cfg(base, tiny_corpus_dir, tmp_path / "run", "--train.steps", "3",

@@ -19,7 +19,7 @@ def make_target(path: Path, kind: str = "bpe", byte_level: bool = True, vocab: i
     """A small target tokenizer trained on the tiny texts (+ tokenizer_config.json)."""
     import json
 
-    from tests.tiny import tiny_texts
+    from zett.testing import tiny_texts
     from zett.tokenizers.convert import save_tokenizer, train_tokenizer
 
     texts = [t for ts in tiny_texts().values() for t in ts]
@@ -45,8 +45,8 @@ def target_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def inputs(tiny_llama_dir, target_path):
-    from tests.tiny import tiny_texts
     from zett.models.load import load_model
+    from zett.testing import tiny_texts
     from zett.tokenizers.surface import load_tokenizer
 
     loaded = load_model(tiny_llama_dir)

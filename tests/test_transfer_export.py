@@ -7,36 +7,17 @@ import json
 import shutil
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from tests.test_transfer_baselines import make_target
 from zett.errors import ZettError
+from zett.testing import make_hypernet
 from zett.transfer import run
 
 MODEL_TOL = 1e-4  # whole-model logits, float32
 TEXT = "The quick brown fox jumps over the lazy dog. Größere Übungen!"
-
-
-def make_hypernet(base_dir: Path, out: Path, fingerprint: str | None = None) -> Path:
-    """A randomly initialised tiny hypernet whose output heads are *not* zero (so its
-    predictions differ from FVT), saved in the transfer format."""
-    from zett.config import HypernetConfig
-    from zett.hypernet.io import embedding_fingerprint, save_hypernet
-    from zett.hypernet.model import build_hypernet, init_hypernet
-    from zett.models.load import get_embeddings, load_model
-
-    loaded = load_model(base_dir)
-    base_in = get_embeddings(loaded, loaded.params)[0]
-    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
-    model = build_hypernet(cfg, base_in.shape[1], 4)
-    params = init_hypernet(model, jax.random.key(0), base_in)
-    kernel = params["out_in"]["kernel"]
-    params["out_in"]["kernel"] = 0.3 * jax.random.normal(jax.random.key(1), kernel.shape)
-    meta = {"base_fingerprint": fingerprint or embedding_fingerprint(base_in), "base_model": "t"}
-    return save_hypernet(out, params, cfg, model.dims, meta, dtype="float32")
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ def _with_added_tokens(src: Path, dst: Path, tokens: list[str]) -> Path:
 
 
 def test_hypernet_for_another_base_is_refused(assets, tmp_path):
-    from tests.tiny import make_tiny_llama
     from zett.errors import ZettError
+    from zett.testing import make_tiny_llama
 
     other = make_tiny_llama(tmp_path / "other", seed=1)
     res = h.guarded(
