@@ -34,6 +34,8 @@ import numpy as np
 from zett.config import DataConfig
 from zett.data.sampler import METHODS, piece_bytes, sample_tokenizer
 from zett.errors import ZettError
+from zett.tokenizers.decompose import decompose, shared_tokens
+from zett.tokenizers.surface import SurfaceForms, surface_forms
 
 
 @dataclass
@@ -126,16 +128,12 @@ class BaseVocab:
     """The base tokenizer and its surface forms, computed once per pipeline."""
 
     def __init__(self, base_tokenizer: Any, max_pieces: int) -> None:
-        from zett.tokenizers.surface import surface_forms
-
         self.tokenizer = base_tokenizer
         self.forms = surface_forms(base_tokenizer)
         self.max_pieces = max_pieces
 
 
 def _target_forms(piece_bytes_list: list[bytes]) -> Any:
-    from zett.tokenizers.surface import SurfaceForms
-
     n = len(piece_bytes_list)
     begins = np.array([b.startswith(b" ") for b in piece_bytes_list], dtype=bool)
     return SurfaceForms(piece_bytes_list, begins, np.zeros(n, dtype=bool), "byte_unigram")
@@ -150,8 +148,6 @@ def vocab_rows(
     shared_base_ids int32 [n_rows] and shared_mask bool [n_rows] (rows past
     len(row_bytes) are padding).
     """
-    from zett.tokenizers.decompose import decompose, shared_tokens
-
     forms = _target_forms(row_bytes)
     dec = decompose(forms, base.tokenizer, base.max_pieces)
     n = len(row_bytes)
@@ -448,9 +444,6 @@ def fixed_tokenizer_batches(
     Each text's tokens (no special tokens) are cut into consecutive `seq_len` windows;
     every token is used once. The decomposition is computed once for the whole vocab.
     """
-    from zett.tokenizers.decompose import decompose, shared_tokens
-    from zett.tokenizers.surface import surface_forms
-
     forms = surface_forms(tokenizer)
     base_forms = surface_forms(base_tokenizer)
     v = len(forms)

@@ -47,6 +47,7 @@ import numpy as np
 import tokenizers
 
 from zett.errors import ZettError
+from zett.tokenizers.special import special_roles
 
 SPIECE = "\u2581"  # ▁, SentencePiece's visible space
 KNOWN_MODELS = ("BPE", "Unigram", "WordPiece", "WordLevel")
@@ -369,8 +370,6 @@ def surface_forms(tok: tokenizers.Tokenizer, tokenizer_config: dict | None = Non
 
     Cost is one pass over the vocabulary (Qwen3's 151k ids: well under a second).
     """
-    from zett.tokenizers.special import special_roles
-
     layout = tokenizer_layout(tok)
     n = tok.get_vocab_size(with_added_tokens=True)
     added = tok.get_added_tokens_decoder()

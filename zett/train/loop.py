@@ -35,13 +35,21 @@ import numpy as np
 from tqdm import tqdm
 
 from zett import assets, sharding
-from zett.config import Config, to_dict
+from zett.config import Config, from_dict, to_dict
+from zett.data.corpus import load_corpus
+from zett.data.pipeline import BatchIterator
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
 from zett.hypernet.io import embedding_fingerprint
 from zett.hypernet.model import build_hypernet, init_hypernet, rescaler_stats
+from zett.models.load import get_embeddings, load_model
+from zett.tokenizers.compose import compositions, sample_pieces
+from zett.tokenizers.decompose import decompose
+from zett.tokenizers.special import special_roles
+from zett.tokenizers.surface import load_tokenizer, surface_forms
 from zett.train import step as step_lib
 from zett.train.checkpoint import Checkpointer, abstract_like
+from zett.train.evaluate import build_evaluator
 
 
 @dataclass
@@ -56,10 +64,6 @@ class BaseBundle:
 
 
 def load_base(cfg: Config) -> BaseBundle:
-    from zett.models.load import get_embeddings, load_model
-    from zett.tokenizers.special import special_roles
-    from zett.tokenizers.surface import load_tokenizer
-
     path = assets.resolve_model_dir(cfg.model.base)
     loaded = load_model(path, dtype=cfg.model.dtype)
     tokenizer = load_tokenizer(path / "tokenizer.json")
@@ -103,9 +107,6 @@ class IdentityBatches:
     """Batches of base-vocabulary tokens decomposed by the base tokenizer itself."""
 
     def __init__(self, bundle: BaseBundle, n_tokens: int, max_pieces: int, seed: int):
-        from zett.tokenizers.decompose import decompose
-        from zett.tokenizers.surface import surface_forms
-
         forms = surface_forms(bundle.tokenizer)
         rows = bundle.frozen.base_in.shape[0]
         usable = np.array([i for i in range(min(len(forms.bytes_), rows)) if forms.bytes_[i]])
@@ -130,8 +131,6 @@ class CompositionBatches:
     """Batches of base tokens decomposed into other base tokens (the compose stage/term)."""
 
     def __init__(self, bundle: BaseBundle, cfg: Config):
-        from zett.tokenizers.compose import compositions
-
         tc = cfg.train
         self.comp = compositions(bundle.tokenizer)
         rows = bundle.frozen.base_in.shape[0]
@@ -154,8 +153,6 @@ class CompositionBatches:
         self.n_single = min(int(round(tc.compose_identity * self.n)), len(self.singles))
 
     def batch(self, step: int, prefix: str = "") -> dict[str, np.ndarray]:
-        from zett.tokenizers.compose import sample_pieces
-
         rng = np.random.default_rng((self.seed, 2, step))
         pick = rng.choice(self.train_rows, size=self.n - self.n_single, replace=False)
         ids, lengths = sample_pieces(self.comp, pick, rng, self.expand_p, self.max_pieces)
@@ -175,8 +172,6 @@ class CompositionBatches:
 
     def valid(self) -> dict[str, np.ndarray]:
         """Held-out targets with their unexpanded parents (deterministic)."""
-        from zett.tokenizers.compose import sample_pieces
-
         rows = self.valid_rows
         ids, lengths = sample_pieces(
             self.comp, rows, np.random.default_rng(0), 0.0, self.max_pieces
@@ -344,9 +339,6 @@ class Trainer:
     # -- data ------------------------------------------------------------------------------
     def data(self):
         if self._data is None:
-            from zett.data.corpus import load_corpus
-            from zett.data.pipeline import BatchIterator
-
             # LM-stage batch k is a pure function of (seed, k): resuming at any step
             # continues with exactly the batches the uninterrupted run would have seen.
             tc = self.cfg.train
@@ -374,8 +366,6 @@ class Trainer:
 
     def evaluator(self):
         if self._evaluator is None and self.cfg.train.eval_every > 0:
-            from zett.train.evaluate import build_evaluator
-
             self._evaluator = build_evaluator(self)
         return self._evaluator
 
@@ -545,8 +535,6 @@ def export_checkpoint(
 
     Lets a user take an intermediate checkpoint of a long (or still running) run.
     """
-    from zett.config import from_dict
-
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     if not ckpt_dir.is_dir():
