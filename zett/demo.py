@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from zett import assets
 from zett.assets import target_name
@@ -33,6 +34,7 @@ LANGS = ["en", "de", "ru", "python"]
 def local_target(workdir: Path) -> Path:
     """A Llama-2-style (SentencePiece BPE + byte fallback) 16k tokenizer trained on the
     corpus' train split: unseen by the hypernet, available without ../shared."""
+
     def texts() -> list[str]:
         train = load_corpus()["train"]
         return [train[i]["text"] for i in range(0, len(train), max(1, len(train) // 3000))]
@@ -44,7 +46,7 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int = 16) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    tok: Any = AutoTokenizer.from_pretrained(str(model_dir))  # decode() -> str here
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     enc = tok(prompt, return_tensors="pt")
     with torch.no_grad():

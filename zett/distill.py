@@ -73,7 +73,7 @@ def token_logprobs(model: Any, ids: list[list[int]], start_id: int | None) -> tu
     inp = torch.zeros((len(ids), width), dtype=torch.long)
     att = torch.zeros((len(ids), width), dtype=torch.long)
     for i, row in enumerate(ids):
-        if lead:
+        if start_id is not None:  # lead == 1
             inp[i, 0] = start_id
         inp[i, lead : lead + len(row)] = torch.tensor(row, dtype=torch.long)
         att[i, : lead + len(row)] = 1

@@ -202,7 +202,7 @@ def trainable_parameters(model: Any, embeddings_only: bool) -> list[Any]:
         return params
     for p in model.parameters():
         p.requires_grad_(False)
-    chosen = []
+    chosen: list[Any] = []
     for module in (model.get_input_embeddings(), model.get_output_embeddings()):
         if module is None:
             continue
@@ -359,7 +359,7 @@ def nshot(
         cpu_used[0] += time.process_time() - t_cpu
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1
-        out_of_budget = bool(max_cpu_seconds) and cpu_used[0] >= max_cpu_seconds
+        out_of_budget = bool(max_cpu_seconds) and cpu_used[0] >= (max_cpu_seconds or 0.0)
         if done == steps or out_of_budget or (eval_every > 0 and done % eval_every == 0):
             record(done)
             model.train()

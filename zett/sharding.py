@@ -313,7 +313,9 @@ def process_rows(global_rows: int, sharding: NamedSharding) -> slice:
     devices hold under `sharding` (what this host should load)."""
     index = sharding.addressable_devices_indices_map((global_rows,))
     spans = {
-        (s[0].start or 0, global_rows if s[0].stop is None else s[0].stop) for s in index.values()
+        (s[0].start or 0, global_rows if s[0].stop is None else s[0].stop)
+        for s in index.values()
+        if s is not None  # typed Optional by jax; a device of this sharding always has one
     }
     start, stop = min(a for a, _ in spans), max(b for _, b in spans)
     covered = sorted(spans)

@@ -91,6 +91,8 @@ class TorchHypernet:
             stds.append(sigma)
         x = self._dense(torch.cat(pieces, -1), "in_proj") + self.w["pos_emb"][:p][None]
         if self.cfg.get("prior_input"):
+            if unigram_logprobs is None:
+                raise ValueError("prior_input needs unigram_logprobs")
             x[:, 0] = x[:, 0] + self._dense(unigram_logprobs.float()[:, None], "prior_proj")
         attn_mask = mask.clone()
         attn_mask[:, 0] = True
@@ -117,6 +119,8 @@ class TorchHypernet:
             pred_out = fvt[k] + stds[k] * self._dense(h, "out_out") * keep
         bias = None
         if self.cfg.get("use_unigram_bias"):
+            if unigram_logprobs is None:
+                raise ValueError("use_unigram_bias needs unigram_logprobs")
             bias = (
                 self._dense(h, "out_bias")[:, 0]
                 + self.w["unigram_scale"] * unigram_logprobs.float()

@@ -275,7 +275,7 @@ def load_causal_lm(model_dir: str | Path, device: str | None = None) -> tuple[An
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(  # its `.to` wrapper hides the signature
         str(path), dtype=torch.float32, local_files_only=True
     )
     model.to(device).eval()

@@ -25,6 +25,7 @@ the hypernet's parameter tree (so its checkpoint is small and gradients touch on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -74,7 +75,9 @@ def rescaler_stats(
     return tuple(out)
 
 
-def _dense(features: int, name: str, axes: tuple[str, str], zero: bool = False) -> nn.Dense:
+def _dense(
+    features: int, name: str, axes: tuple[str | None, str | None], zero: bool = False
+) -> nn.Dense:
     init = nn.initializers.zeros if zero else nn.initializers.lecun_normal()
     return nn.Dense(
         features,
@@ -181,10 +184,13 @@ class Hypernet(nn.Module):
         x = jnp.concatenate(pieces, axis=-1).astype(self.dtype)  # [N, P, D or 2D]
 
         x = _dense(d.hidden, "in_proj", ("hyper_in", "hyper_embed"))(x)
-        pos = self.param(
-            "pos_emb",
-            nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "hyper_embed")),
-            (d.max_pieces, d.hidden),
+        pos = cast(  # `param` returns the unboxed array, not the LogicallyPartitioned box
+            jax.Array,
+            self.param(
+                "pos_emb",
+                nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "hyper_embed")),
+                (d.max_pieces, d.hidden),
+            ),
         )
         x = x + pos[None, :p].astype(self.dtype)  # p ≤ max_pieces (callers may trim)
         if cfg.prior_input:
@@ -216,6 +222,8 @@ class Hypernet(nn.Module):
             pred_out = fvt[k] + stds[k] * delta_out * keep
         bias = None
         if cfg.use_unigram_bias:
+            if unigram_logprobs is None:
+                raise ValueError("use_unigram_bias needs unigram_logprobs")
             bias = _dense(1, "out_bias", ("hyper_embed", None), zero=True)(h)[:, 0]
             scale = self.param("unigram_scale", nn.initializers.zeros, ())
             bias = bias + scale * unigram_logprobs.astype(jnp.float32)

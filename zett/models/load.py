@@ -452,7 +452,7 @@ _EMBEDDING_PATHS = {
 
 def get_embeddings(loaded_or_family: LoadedModel | str, params: Mapping):
     """(input_emb `[V, D]`, output_emb `[V, D]` or None when tied, output_bias `[V]` or None)."""
-    family = getattr(loaded_or_family, "family", loaded_or_family)
+    family = loaded_or_family if isinstance(loaded_or_family, str) else loaded_or_family.family
     inp, out, bias = _EMBEDDING_PATHS[family]
     params = nn.meta.unbox(params)
 
@@ -482,7 +482,7 @@ def set_embeddings(family: str, params: Mapping, input_emb, output_emb=None, out
     _set(new, inp, input_emb)
     if output_emb is not None:
         _set(new, out, output_emb)
-    if output_bias is not None:
+    if output_bias is not None and bias is not None:  # a bias exists iff its path does
         _set(new, bias, output_bias)
     return new
 

@@ -103,6 +103,7 @@ def train_tokenizer(
     if kind not in KINDS:
         raise ZettError(f"unknown tokenizer kind {kind!r}; choose one of {', '.join(KINDS)}")
     texts = list(texts)
+    trainer: trainers.Trainer
     if kind == "bpe" and not byte_level:
         return _train_sentencepiece_bpe(texts, vocab_size)
     if kind == "bpe":

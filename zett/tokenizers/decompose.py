@@ -47,7 +47,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import tokenizers
@@ -132,7 +132,7 @@ def _base_info(tok: tokenizers.Tokenizer) -> _Base:
     if info is None:
         info = _Base(tok)
         with contextlib.suppress(AttributeError):  # no attributes: no cache
-            tok._zett_base = info
+            tok._zett_base = info  # type: ignore[attr-defined]  # a cache on the Rust object
     return info
 
 
@@ -213,8 +213,9 @@ def _encode_many(base: _Base, texts: list[bytes]) -> list[tuple[int, ...]]:
         out[k] = tuple(_wordpiece_fix(base, s, enc) if wordpiece else enc.ids)
     # text the base cannot express at all: its model unk, else () = neutral (SmolLM2 has no
     # 0xF5 byte and no unk token)
-    unk = () if base.unk is None else (base.unk,)
-    return [o if o or not t else unk for o, t in zip(out, texts)]  # type: ignore[return-value]
+    unk: tuple[int, ...] = () if base.unk is None else (base.unk,)
+    done = cast("list[tuple[int, ...]]", out)  # every slot was set above
+    return [o if o or not t else unk for o, t in zip(done, texts)]
 
 
 def decompose(
@@ -286,12 +287,14 @@ def shared_tokens(
             lookup[k] = j
     t_ids, b_ids = [], []
     # With max_pieces = 1 every decomposition is truncated to one piece: no evidence then.
-    check = decomposition is not None and decomposition.ids.shape[1] > 1
+    evidence = (
+        decomposition if decomposition is not None and decomposition.ids.shape[1] > 1 else None
+    )
     for i, key in enumerate(target.canonical()):
-        j = lookup.get((key, bool(target.is_special[i]))) if key else None
-        if j is not None and check and decomposition.lengths[i] == 1:
-            j = j if decomposition.ids[i, 0] == j else None
-        if j is not None:
+        match = lookup.get((key, bool(target.is_special[i]))) if key else None
+        if match is not None and evidence is not None and evidence.lengths[i] == 1:
+            match = match if evidence.ids[i, 0] == match else None
+        if match is not None:
             t_ids.append(i)
-            b_ids.append(j)
+            b_ids.append(match)
     return np.asarray(t_ids, dtype=np.int32), np.asarray(b_ids, dtype=np.int32)

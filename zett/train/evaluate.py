@@ -96,7 +96,7 @@ class HeldoutEvaluator:
         self._chunk_nll = chunk_nll
 
     def _embeddings(self, params, target: EvalTarget) -> tuple[jax.Array, jax.Array]:
-        if target.piece_ids is None:
+        if target.piece_ids is None or target.piece_lengths is None:  # both None: own rows
             in_emb = self.base_in
             out_emb = self.base_in if self.base_out is None else self.base_out
         else:

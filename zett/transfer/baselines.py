@@ -80,7 +80,9 @@ class TransferInputs:
     special: dict[int, int]
     options: dict[str, Any] = field(default_factory=dict)
     _decompositions: dict[int | None, Decomposition] = field(default_factory=dict, repr=False)
-    _matrices: tuple | None = field(default=None, repr=False)
+    _matrices: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def n_target(self) -> int:
@@ -90,10 +92,12 @@ class TransferInputs:
         """Base (input [V_b, D], output [V_b, D] | None when tied, bias [V_b] | None), f32."""
         if self._matrices is None:
             inp, out, bias = get_embeddings(self.base, self.base.params)
-            self._matrices = tuple(
-                None if m is None else np.asarray(m, dtype=np.float32) for m in (inp, out, bias)
+            self._matrices = (
+                np.asarray(inp, dtype=np.float32),
+                None if out is None else np.asarray(out, dtype=np.float32),
+                None if bias is None else np.asarray(bias, dtype=np.float32),
             )
-        return self._matrices  # type: ignore[return-value]
+        return self._matrices
 
     def decomposition(self, max_pieces: int | None = None) -> Decomposition:
         """Base pieces of every target token (cached per `max_pieces`; None = every piece),
@@ -171,16 +175,16 @@ def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
     neutral = np.nonzero(inputs.decomposition().neutral[:v])[0]
     if neutral.size:
         inp[neutral] = base_in.mean(0)
-        if out is not None:
+        if out is not None and base_out is not None:  # out exists iff base_out does
             out[neutral] = base_out.mean(0)
-        if bias is not None:
+        if bias is not None and base_bias is not None:  # likewise the bias
             bias[neutral] = base_bias.mean()
     for t, b in inputs.special.items():
         if t < v:
             inp[t] = base_in[b]
-            if out is not None:
+            if out is not None and base_out is not None:
                 out[t] = base_out[b]
-            if bias is not None:
+            if bias is not None and base_bias is not None:
                 bias[t] = base_bias[b]
     return NewEmbeddings(inp, out, bias)
 

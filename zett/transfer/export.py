@@ -178,7 +178,7 @@ def export_transferred(
     if out_dir.exists() and not overwrite:
         raise ZettError(f"{out_dir} already exists; pass --overwrite to replace it")
     tok = load_tokenizer(target_tokenizer_path)
-    tok_file = Path(tok.zett_source)
+    tok_file = Path(tok.zett_source)  # type: ignore[attr-defined]  # set by load_tokenizer
     n_target = tok.get_vocab_size(with_added_tokens=True)
     if new.input.shape[0] < n_target:
         raise ValueError(f"{new.input.shape[0]} embedding rows < {n_target} target ids")

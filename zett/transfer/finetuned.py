@@ -24,6 +24,7 @@ embeddings) is refused with the tensor's name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import jax
@@ -68,7 +69,7 @@ def check_same_architecture(base: LoadedModel, other: LoadedModel, source: Path)
 
 
 def task_vector_merge(
-    ft: dict, base: dict, trained: dict, lam: float, skip: set[int] = frozenset()
+    ft: dict, base: dict, trained: dict, lam: float, skip: AbstractSet[int] = frozenset()
 ) -> dict:
     """ft + λ (trained − base), leaf by leaf (float32); leaves whose id is in `skip` or whose
     shapes disagree (embeddings, vocabulary-sized) keep the fine-tuned value."""
@@ -111,8 +112,10 @@ def transfer_finetuned(
         tt = load_model(tt_dir)
         if tt.family != ft.family or tt.tied != ft.tied:
             raise ZettError(f"{tt_dir}: not a transferred variant of the base ({tt.family})")
-        inp, out, bias = (None if m is None else np.asarray(m)[: inputs.n_target]
-                          for m in get_embeddings(tt, tt.params))  # fmt: skip
+        tt_in, tt_out, tt_bias = get_embeddings(tt, tt.params)
+        inp = np.asarray(tt_in)[: inputs.n_target]
+        out = None if tt_out is None else np.asarray(tt_out)[: inputs.n_target]
+        bias = None if tt_bias is None else np.asarray(tt_bias)[: inputs.n_target]
         if inp.shape[0] < inputs.n_target:
             raise ZettError(f"{tt_dir}: fewer embedding rows than the target tokenizer has ids")
         new = NewEmbeddings(inp, out, bias)  # trained rows, specials included: kept as-is
