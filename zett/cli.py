@@ -1,8 +1,16 @@
 """`zett …` command line: thin wrappers; the work lives in the modules they import.
 
-Each subcommand imports its module lazily so `zett --help` is instant. A `ZettError`
-anywhere becomes one line on stderr and exit code 2; other exceptions are bugs and
-keep their traceback.
+A `ZettError` anywhere becomes one line on stderr and exit code 2; other exceptions are bugs
+and keep their traceback.
+
+The imports inside functions here are deliberate (the one module of zett where they are):
+each command imports its module only when it runs, and the flags that live in heavy modules
+are added only for the subcommand on the command line (`build_parser(command)`), so
+`zett --help`, `zett train --help` and the light commands never import JAX or torch. Lazy:
+`zett.transfer.run` (JAX/Flax, for transfer and baseline, also for their flags and the
+`--method` choices), `zett.nshot` (the corpus and eval layers, for nshot and its flags),
+`zett.train.loop` (JAX, orbax), `zett.eval.bpb`, `zett.assets`, `zett.data.corpus`,
+`zett.tokenizers.registry` and `zett.bench`.
 """
 
 from __future__ import annotations
@@ -90,7 +98,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     run_benchmarks(Path(args.output), args.only, args.quick)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command`, the flags of the other subcommands whose flags live
+    in heavy modules (transfer, baseline, nshot) are left out (`""`: all of those)."""
     parser = argparse.ArgumentParser(
         prog="zett",
         description="Zero-shot tokenizer transfer with hypernetworks (JAX/Flax).",
@@ -144,8 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
     p.set_defaults(func=_cmd_export)
 
-    from zett.transfer import run as transfer_run
-
     p = sub.add_parser(
         "transfer",
         help="zero-shot transfer with a trained hypernet; writes a HF PyTorch checkpoint",
@@ -153,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the hypernetwork and write the base model with them (and the new tokenizer) as a plain "
         "Hugging Face directory. --finetuned applies the base's transfer to a fine-tuned variant.",
     )
-    transfer_run.add_transfer_arguments(p)
-    p.set_defaults(func=transfer_run.transfer_command)
+    if command in (None, "transfer"):
+        from zett.transfer import run as transfer_run
+
+        transfer_run.add_transfer_arguments(p)
+        p.set_defaults(func=transfer_run.transfer_command)
 
     p = sub.add_parser(
         "baseline",
@@ -162,10 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Same command shape and output as `zett transfer`, with a non-hypernet "
         "embedding initialization method.",
     )
-    transfer_run.add_baseline_arguments(p)
-    p.set_defaults(func=transfer_run.baseline_command)
+    if command in (None, "baseline"):
+        from zett.transfer import run as transfer_run
 
-    from zett import nshot
+        transfer_run.add_baseline_arguments(p)
+        p.set_defaults(func=transfer_run.baseline_command)
 
     p = sub.add_parser(
         "nshot",
@@ -174,8 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the corpus train split, evaluated (bits per byte, valid split) along the way; writes a "
         "HF directory and a JSONL log.",
     )
-    nshot.add_arguments(p)
-    p.set_defaults(func=nshot.command)
+    if command in (None, "nshot"):
+        from zett import nshot
+
+        nshot.add_arguments(p)
+        p.set_defaults(func=nshot.command)
 
     p = sub.add_parser(
         "eval",
@@ -206,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
