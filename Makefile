@@ -37,9 +37,13 @@ test: prepare
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" -x
 
+# ruff, the type checker on zett/ ([mypy] in setup.cfg) and the layering contracts
+# ([importlinter] in setup.cfg: which package may import which; no import circles).
 lint: install
 	$(BIN)/ruff check zett tests experiments
 	$(BIN)/ruff format --check zett tests experiments
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: prepare
 	$(BIN)/zett bench --output results/bench.json
