@@ -44,8 +44,10 @@ SECTIONS = [
         "shipped hypernet (hypernets/smollm2). Per language in results/tokenizer_families.csv. "
         "`lossless: no` marks tokenizers that change the text (CLIP and MiniLM lower-case and "
         "collapse whitespace, toke drops characters it has no token for, Claude's NFKC): "
-        "their bpb scores an easier text. The run took 68 min wall (33 cells, each "
-        "export + eval; 67 min summed) on the 2-core CPU, shared with other training jobs.",
+        "their bpb scores an easier text. The first full run took 68 min wall (33 cells, "
+        "each export + eval) on the 2-core CPU, shared with other training jobs; the cells' "
+        "own times (after the mistral_nemo and p50k fixes recomputed 4 of them) sum as the "
+        "table says.",
     },
     {
         "title": "Training with compose pretraining (compose stage, then LM stage)",
