@@ -247,14 +247,14 @@ def crop_or_pad(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A `seq_len` window of `ids` (random start when rng is given, else the start) and
     its mask; short sequences are right-padded with id 0, mask 0."""
-    ids = np.asarray(ids, dtype=np.int32)
+    arr = np.asarray(ids, dtype=np.int32)
     out = np.zeros(seq_len, dtype=np.int32)
     mask = np.zeros(seq_len, dtype=np.int32)
-    if len(ids) > seq_len:
-        start = int(rng.integers(len(ids) - seq_len + 1)) if rng is not None else 0
-        ids = ids[start : start + seq_len]
-    out[: len(ids)] = ids
-    mask[: len(ids)] = 1
+    if len(arr) > seq_len:
+        start = int(rng.integers(len(arr) - seq_len + 1)) if rng is not None else 0
+        arr = arr[start : start + seq_len]
+    out[: len(arr)] = arr
+    mask[: len(arr)] = 1
     return out, mask
 
 

@@ -137,6 +137,12 @@ class SurfaceForms:
         ]
 
 
+def _attach(tok: tokenizers.Tokenizer, name: str, value: Any) -> None:
+    """Set one of zett's own attributes (`zett_config`, `zett_source`, the `_zett_*` caches)
+    on the Rust Tokenizer object, which declares none of them."""
+    setattr(tok, name, value)
+
+
 def _config_path(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
@@ -149,6 +155,7 @@ def _config_path(path: Path) -> Path:
 def _check_unique(file: Path, vocab: dict | list) -> None:
     """Refuse two tokens with one id (BPE/WordPiece) or one token twice (Unigram): the
     library accepts both and then silently drops one, which shifts every embedding row."""
+    keys: list[int | str]
     if isinstance(vocab, dict):
         keys = [i for i in vocab.values() if isinstance(i, int)]
         what = "id"
@@ -238,13 +245,13 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
                 "the vocabulary's size on); list such tokens in model.vocab too"
             )
     cfg_file = file.with_name("tokenizer_config.json")
-    tok.zett_config = None
+    _attach(tok, "zett_config", None)
     if cfg_file.is_file():
         try:
-            tok.zett_config = json.loads(cfg_file.read_text(encoding="utf-8"))
+            _attach(tok, "zett_config", json.loads(cfg_file.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ZettError(f"{cfg_file}: malformed JSON; fix or delete it") from None
-    tok.zett_source = str(file)
+    _attach(tok, "zett_source", str(file))
     return tok
 
 
@@ -319,7 +326,7 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
         "kind": kind,
     }
     with contextlib.suppress(AttributeError):
-        tok._zett_layout = layout
+        _attach(tok, "_zett_layout", layout)
     return layout
 
 
@@ -412,7 +419,7 @@ def plain_copy(tok: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
         plain.no_padding()
         plain.no_truncation()
         with contextlib.suppress(AttributeError):
-            tok._zett_plain = plain
+            _attach(tok, "_zett_plain", plain)
     return plain
 
 
@@ -425,7 +432,7 @@ def encode_surfaces(tok: tokenizers.Tokenizer, text: str) -> list[bytes]:
     """Surface bytes of `tok.encode(text)` without special tokens (a test/debug helper)."""
     forms = getattr(tok, "_zett_forms", None) or surface_forms(tok)
     with contextlib.suppress(AttributeError):
-        tok._zett_forms = forms
+        _attach(tok, "_zett_forms", forms)
     return [forms.bytes_[i] for i in encode_ids(tok, text)]
 
 

@@ -49,7 +49,7 @@ from zett.tokenizers.special import special_roles
 from zett.tokenizers.surface import load_tokenizer, surface_forms
 from zett.train import step as step_lib
 from zett.train.checkpoint import Checkpointer, abstract_like
-from zett.train.evaluate import build_evaluator
+from zett.train.evaluate import HeldoutEvaluator, build_evaluator
 
 
 @dataclass
@@ -288,8 +288,8 @@ class Trainer:
         )  # fmt: skip
         self._compose: CompositionBatches | None = None
         self._identity: IdentityBatches | None = None
-        self._data = None
-        self._evaluator = None
+        self._data: BatchIterator | None = None
+        self._evaluator: HeldoutEvaluator | None = None
 
     # -- state ---------------------------------------------------------------------------
     def _meta(self, step: int) -> dict:
@@ -327,7 +327,8 @@ class Trainer:
             )
         params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
         state = step_lib.init_state(params, self.optimizer)
-        state = state.replace(step=jnp.asarray(int(meta["step"]), jnp.int32))
+        # `dataclasses.replace` is what flax.struct's `.replace` calls (which mypy cannot see)
+        state = dataclasses.replace(state, step=jnp.asarray(int(meta["step"]), jnp.int32))
         self.state = sharding.place(state, self.state_shardings)
         self.start_step = int(meta["step"])
         self.lm_tokens = int(meta.get("lm_tokens", 0))
@@ -396,7 +397,9 @@ class Trainer:
             for step in range(self.start_step, end):
                 stage = self.stage(step)
                 if stage == "compose":
-                    arrays, fn = self.compose_batches().batch(step), self.compose_step
+                    compose = self.compose_batches()
+                    assert compose is not None  # a compose stage means compose_steps > 0
+                    arrays, fn = compose.batch(step), self.compose_step
                 elif stage == "identity":
                     if self._identity is None:
                         self._identity = IdentityBatches(
@@ -412,7 +415,9 @@ class Trainer:
                         batch, (*step_lib.BATCH_KEYS, "ref_input_ids", "ref_attention_mask")
                     )
                     if tc.compose_weight > 0:
-                        arrays.update(self.compose_batches().batch(step, prefix="compose_"))
+                        compose = self.compose_batches()
+                        assert compose is not None  # built when compose_weight > 0
+                        arrays.update(compose.batch(step, prefix="compose_"))
                     fn = self.train_step
                 rng = jax.random.fold_in(jax.random.PRNGKey(tc.seed), step)
                 t0 = time.perf_counter()

@@ -21,7 +21,7 @@ Batch arrays (see `zett.data.pipeline.Batch`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import flax.struct
@@ -112,10 +112,18 @@ def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainSta
 def _table_std(frozen: Frozen, output: bool) -> tuple[jax.Array, jax.Array]:
     """(table, per-dimension std) of the base input table or, with `output`, of the output
     table (the input one when tied); std from `frozen.stats` when precomputed."""
-    k = 1 if output and frozen.base_out is not None else 0
-    table = frozen.base_out if k else frozen.base_in
+    if output and frozen.base_out is not None:
+        k, table = 1, frozen.base_out
+    else:
+        k, table = 0, frozen.base_in
     std = table.std(0) + 1e-6 if frozen.stats is None else frozen.stats[k][1]
     return table, std
+
+
+def _base_apply(base: nn.Module, params: Any, **kwargs: Any) -> jax.Array:
+    """`base.apply` of the frozen base model. Without `mutable` flax returns the output
+    alone; its annotation (`out | (out, variables)`) covers both cases."""
+    return cast(jax.Array, base.apply({"params": params}, **kwargs))
 
 
 def _apply(hypernet, params, ids, lengths, frozen: Frozen, logp=None, mask=None):
@@ -225,8 +233,9 @@ def make_loss_fn(
             out_bias = out_bias + batch["logit_offset"]
         metrics = {}
         if objective == "clm":
-            logits = base.apply(
-                {"params": frozen.params},
+            logits = _base_apply(
+                base,
+                frozen.params,
                 inputs_embeds=inputs_embeds,
                 attention_mask=mask,
                 output_embeddings=out_emb,
@@ -235,9 +244,12 @@ def make_loss_fn(
             main_sum, main_n = losses.causal_lm_loss(logits, ids, mask)
         elif objective == "mlm":
             pick = jax.random.bernoulli(rng, mlm_probability, ids.shape) & (mask > 0)
+            if frozen.mask_embedding is None:
+                raise ValueError("the mlm objective needs frozen.mask_embedding (a [MASK] row)")
             masked = jnp.where(pick[..., None], frozen.mask_embedding, inputs_embeds)
-            logits = base.apply(
-                {"params": frozen.params},
+            logits = _base_apply(
+                base,
+                frozen.params,
                 inputs_embeds=masked,
                 attention_mask=mask,
                 output_embeddings=out_emb,
@@ -245,14 +257,16 @@ def make_loss_fn(
             )
             main_sum, main_n = losses.masked_lm_loss(logits, ids, pick)
         else:  # sentence: agree with the original tokenizer's pooled embedding
-            hidden = base.apply(
-                {"params": frozen.params},
+            hidden = _base_apply(
+                base,
+                frozen.params,
                 inputs_embeds=inputs_embeds,
                 attention_mask=mask,
                 return_hidden=True,
             )
-            ref_hidden = base.apply(
-                {"params": frozen.params},
+            ref_hidden = _base_apply(
+                base,
+                frozen.params,
                 input_ids=batch["ref_input_ids"],
                 attention_mask=batch["ref_attention_mask"],
                 return_hidden=True,
