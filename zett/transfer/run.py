@@ -141,7 +141,9 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_baseline_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of `zett baseline` (call from cli.py on the subparser)."""
-    p.add_argument("--method", required=True, choices=sorted(METHODS))
+    p.add_argument(
+        "--method", required=True, choices=sorted(METHODS), help="embedding initialization"
+    )
     _common_arguments(p)
     p.add_argument("--donor", help="omp: a HF model dir that already uses the target tokenizer")
     p.add_argument("--hypernet", help="method hypernet: the hypernet dir")

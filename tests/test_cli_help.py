@@ -1,0 +1,50 @@
+"""Every flag of every `zett` subcommand has help text, and the help shows its default."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from zett import cli
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()  # no command: every subcommand's flags, heavy modules included
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def _arguments(p: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in p._actions if not isinstance(a, argparse._HelpAction)]
+
+
+def _name(a: argparse.Action) -> str:
+    return "/".join(a.option_strings) or a.dest
+
+
+def test_every_subcommand_is_walked():
+    expected = {"prepare", "train", "export", "transfer", "baseline", "nshot", "eval", "bench"}
+    assert set(_subparsers()) >= expected
+
+
+@pytest.mark.parametrize("command", sorted(_subparsers()))
+def test_every_flag_has_help(command: str):
+    p = _subparsers()[command]
+    missing = [_name(a) for a in _arguments(p) if not (a.help or "").strip()]
+    assert not missing, f"zett {command}: flags without help: {missing}"
+
+
+@pytest.mark.parametrize("command", sorted(_subparsers()))
+def test_every_default_is_shown(command: str):
+    p = _subparsers()[command]
+    formatter = p._get_formatter()
+    hidden = [
+        _name(a)
+        for a in _arguments(p)
+        if a.default is not None
+        and a.default is not False
+        and "default" not in (formatter._get_help_string(a) or "").lower()
+    ]
+    assert not hidden, f"zett {command}: flags whose help hides the default: {hidden}"
+    p.format_help()  # the help strings format (no stray %)
