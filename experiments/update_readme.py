@@ -23,14 +23,16 @@ SECTIONS = [
         "plot": "results/zero_shot.png",
         "command": "python experiments/zero_shot.py --also "
         "compose-only=hypernets/smollm2_compose_only "
-        "compose+lm500=hypernets/smollm2_compose_lm500",
+        "compose+lm500=hypernets/smollm2_compose_lm500 "
+        "compose+zett-lm400=hypernets/smollm2_compose_zett",
         "what": "bits per byte (lower is better) on the corpus test split, 4,000 bytes per "
         "language; `tokens/byte` is the sequence length per byte (lower = shorter). "
         "`original` is SmolLM2 with its own tokenizer. `hypernet` is the shipped default "
         "(hypernets/smollm2: 200 LM steps, 35 min); `compose-only` is 1,500 compose steps "
         "and no LM (configs/smollm2_cpu_compose.yaml stopped at the end of its compose stage, "
         "13 min wall), `compose+lm500` the same run 500 LM steps (0.51M tokens, 38 min) later "
-        "(scored on three targets).",
+        "; `compose+zett-lm400` is compose-only + 400 LM steps (0.41M tokens, 58 min on one core) "
+        "with the paper's tokenizer sampler (`data.sampler: zett`, configs/smollm2_cpu_compose_zett.yaml).",
     },
     {
         "title": "Every real tokenizer family: overlap with SmolLM2, FVT vs the hypernet",

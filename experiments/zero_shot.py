@@ -6,7 +6,7 @@
 
 For each target tokenizer and method it exports the transferred model (HF checkpoint), loads
 it with transformers and scores bits per byte + tokens per byte per language on the corpus
-test split (DESIGN.md protocol, fp32). Each (target, method) cell is cached as JSON under
+test split (the bits-per-byte protocol of zett/eval/bpb.py, fp32). Each (target, method) cell is cached as JSON under
 results/zero_shot/cells/ so an interrupted run resumes and new methods can be added later.
 Writes results/zero_shot.csv, results/zero_shot.md and results/zero_shot.png.
 
