@@ -56,6 +56,7 @@ from zett.tokenizers.special import match_special, roles_and_contents
 from zett.tokenizers.surface import (
     IMPLICIT_SPACE_KINDS,
     SurfaceForms,
+    attach_attribute,
     bytes_to_bytelevel,
     tokenizer_layout,
 )
@@ -132,7 +133,7 @@ def _base_info(tok: tokenizers.Tokenizer) -> _Base:
     if info is None:
         info = _Base(tok)
         with contextlib.suppress(AttributeError):  # no attributes: no cache
-            tok._zett_base = info  # type: ignore[attr-defined]  # a cache on the Rust object
+            attach_attribute(tok, "_zett_base", info)
     return info
 
 

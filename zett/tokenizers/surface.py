@@ -137,7 +137,7 @@ class SurfaceForms:
         ]
 
 
-def _attach(tok: tokenizers.Tokenizer, name: str, value: Any) -> None:
+def attach_attribute(tok: tokenizers.Tokenizer, name: str, value: Any) -> None:
     """Set one of zett's own attributes (`zett_config`, `zett_source`, the `_zett_*` caches)
     on the Rust Tokenizer object, which declares none of them."""
     setattr(tok, name, value)
@@ -245,13 +245,13 @@ def load_tokenizer(path: str | Path) -> tokenizers.Tokenizer:
                 "the vocabulary's size on); list such tokens in model.vocab too"
             )
     cfg_file = file.with_name("tokenizer_config.json")
-    _attach(tok, "zett_config", None)
+    attach_attribute(tok, "zett_config", None)
     if cfg_file.is_file():
         try:
-            _attach(tok, "zett_config", json.loads(cfg_file.read_text(encoding="utf-8")))
+            attach_attribute(tok, "zett_config", json.loads(cfg_file.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ZettError(f"{cfg_file}: malformed JSON; fix or delete it") from None
-    _attach(tok, "zett_source", str(file))
+    attach_attribute(tok, "zett_source", str(file))
     return tok
 
 
@@ -326,7 +326,7 @@ def tokenizer_layout(tok: tokenizers.Tokenizer) -> dict[str, Any]:
         "kind": kind,
     }
     with contextlib.suppress(AttributeError):
-        _attach(tok, "_zett_layout", layout)
+        attach_attribute(tok, "_zett_layout", layout)
     return layout
 
 
@@ -419,7 +419,7 @@ def plain_copy(tok: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
         plain.no_padding()
         plain.no_truncation()
         with contextlib.suppress(AttributeError):
-            _attach(tok, "_zett_plain", plain)
+            attach_attribute(tok, "_zett_plain", plain)
     return plain
 
 
@@ -432,7 +432,7 @@ def encode_surfaces(tok: tokenizers.Tokenizer, text: str) -> list[bytes]:
     """Surface bytes of `tok.encode(text)` without special tokens (a test/debug helper)."""
     forms = getattr(tok, "_zett_forms", None) or surface_forms(tok)
     with contextlib.suppress(AttributeError):
-        _attach(tok, "_zett_forms", forms)
+        attach_attribute(tok, "_zett_forms", forms)
     return [forms.bytes_[i] for i in encode_ids(tok, text)]
 
 
