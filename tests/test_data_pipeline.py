@@ -14,6 +14,7 @@ from zett.data.pipeline import (
     TextMixture,
     fixed_tokenizer_batches,
     negative_offsets,
+    fit_to_rows,
     subsample_vocab,
 )
 from zett.errors import ZettError
@@ -176,7 +177,7 @@ def test_bad_config_errors(base_tok) -> None:
     with pytest.raises(ZettError, match="data.langs"):
         BatchIterator(make_data(), base_tok, cfg(langs={"xx": 1.0}), max_pieces=5)
     with pytest.raises(ZettError, match="n_token_subsample"):
-        BatchIterator(make_data(), base_tok, cfg(n_token_subsample=32), max_pieces=5)
+        BatchIterator(make_data(), base_tok, cfg(seq_len=64, n_token_subsample=32), max_pieces=5)
 
 
 def test_fixed_tokenizer_batches(base_tok) -> None:
@@ -262,3 +263,23 @@ def test_batch_offsets_mark_exactly_the_random_rows(base_tok) -> None:
         assert np.all(b.logit_offset[~negative] == 0)
     off = BatchIterator(make_data(), base_tok, cfg(negative_correction=False), max_pieces=5)
     assert off.batch(1).logit_offset is None
+
+
+def test_fit_to_rows_cuts_rows_at_the_first_token_over_budget() -> None:
+    ids = np.array([[1, 2, 3, 1, 0], [2, 4, 1, 5, 6], [7, 1, 2, 3, 3]], np.int32)
+    mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]], np.int32)
+    assert fit_to_rows(ids, mask, 7) is mask  # 7 distinct tokens: fits
+    cut = fit_to_rows(ids, mask, 4)  # budget {1, 2, 3, 4}
+    assert cut.tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]]
+    assert len(np.unique(ids[cut > 0])) <= 4
+    first_row = fit_to_rows(ids, mask, 2)  # even the first row is cut: {1, 2}
+    assert first_row.tolist() == [[1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]]
+
+
+def test_batches_fit_a_row_budget_below_their_token_count(base_tok) -> None:
+    """batch × seq_len > n_token_subsample is allowed: the batch is cut to fit, not refused."""
+    c = cfg(batch_size=8, seq_len=64, n_token_subsample=96)
+    b = BatchIterator(make_data(), base_tok, c, max_pieces=5).batch(0)
+    used = np.unique(b.input_ids[b.attention_mask > 0])
+    assert len(used) <= 96 and b.attention_mask.sum() >= 64
+    assert np.all(b.vocab_mask[used])

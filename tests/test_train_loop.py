@@ -12,6 +12,7 @@ import pytest
 from zett.config import load_config
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
+from zett.train import step as step_lib
 from zett.train.loop import Trainer, export_checkpoint
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -156,6 +157,8 @@ def test_warm_start_from_exported_hypernet(tiny_llama_dir, tiny_corpus_dir, tmp_
                 "--train.init_from", str(exported))  # fmt: skip
     tr2 = Trainer(cont, resume=True, progress=False)
     assert tr2.start_step == 3 and tr2.lm_tokens == meta["lm_tokens"]
+    # the learning-rate schedule continues at step 3, it does not restart from warm-up
+    assert step_lib.schedule_count(tr2.state.opt_state) == 3
     tr2.run()
     _, _, meta2 = hypernet_io.load_hypernet(tmp_path / "b" / "hypernet")
     assert meta2["steps"] == 6 and meta2["lm_tokens"] > meta["lm_tokens"]

@@ -7,7 +7,9 @@ at step `s` (`start_step=s`) sees exactly the batches it would have seen. One ba
    the batch's own texts, all of them feed `sample_tokenizer` (vocab size uniform in
    [vocab_size_min, vocab_size_max]);
 2. each batch text is tokenized and a random window of `seq_len` tokens kept (shorter
-   texts are padded, mask 0);
+   texts are padded, mask 0); if the batch has more distinct tokens than
+   `n_token_subsample`, its rows are cut short until it does (`fit_to_rows`), so the
+   row budget can be set below batch_size × seq_len (the paper's ~0.5 rows per token);
 3. the vocabulary is subsampled to `n_token_subsample` rows: every token present in the
    batch first, then random others, padding rows (vocab_mask False) when the vocab is
    smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`.
@@ -165,6 +167,25 @@ def vocab_rows(
     return piece_ids, piece_lengths, shared_idx, shared_base, shared_mask
 
 
+def fit_to_rows(ids: np.ndarray, mask: np.ndarray, n_rows: int) -> np.ndarray:
+    """The mask `[B, T]` cut so that the batch uses at most `n_rows` distinct tokens.
+
+    The budget goes to the first `n_rows` distinct tokens in reading order (row by row);
+    each row ends just before its first token outside that set (right-padding, as for
+    short texts). The first row keeps its first `n_rows` distinct tokens, so a batch
+    is never empty when `n_rows ≥ 1`. Unchanged when the batch fits.
+    """
+    on = mask.astype(bool)
+    flat = ids[on]
+    uniq, first = np.unique(flat, return_index=True)
+    if len(uniq) <= n_rows:
+        return mask
+    allowed = uniq[np.argsort(first, kind="stable")[:n_rows]]
+    ok = np.isin(ids, allowed) | ~on
+    alive = np.cumprod(ok, axis=1).astype(bool)
+    return (on & alive).astype(mask.dtype)
+
+
 def subsample_vocab(
     batch_ids: np.ndarray, mask: np.ndarray, vocab_size: int, n_rows: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -286,7 +307,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)
     rows = [crop_or_pad(e.ids, cfg.seq_len, rng) for e in encs]
     ids = np.stack([r[0] for r in rows])
-    mask = np.stack([r[1] for r in rows])
+    mask = fit_to_rows(ids, np.stack([r[1] for r in rows]), cfg.n_token_subsample)
     vocab_ids, remapped = subsample_vocab(ids, mask, sampled.vocab_size, cfg.n_token_subsample, rng)
     real = vocab_ids[vocab_ids >= 0]
     row_bytes = [piece_bytes(sampled.pieces[i]) for i in real]
@@ -423,10 +444,11 @@ def _check_config(cfg: DataConfig) -> None:
         raise ZettError(f"data.sampler: unknown {cfg.sampler!r}; use one of {', '.join(METHODS)}")
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
-    if cfg.batch_size * cfg.seq_len > cfg.n_token_subsample:
+    if cfg.seq_len > cfg.n_token_subsample:
         raise ZettError(
-            f"data.n_token_subsample ({cfg.n_token_subsample}) must be ≥ batch_size × seq_len "
-            f"({cfg.batch_size * cfg.seq_len}) so every batch token fits"
+            f"data.n_token_subsample ({cfg.n_token_subsample}) must be ≥ data.seq_len "
+            f"({cfg.seq_len}) so a whole sequence always fits (batches whose distinct tokens "
+            "exceed it are cut at the end of their rows: see fit_to_rows)"
         )
 
 

@@ -326,9 +326,11 @@ class Trainer:
                 f"config's {dataclasses.asdict(self.hypernet.dims)}"
             )
         params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
-        state = step_lib.init_state(params, self.optimizer)
-        # `dataclasses.replace` is what flax.struct's `.replace` calls (which mypy cannot see)
-        state = dataclasses.replace(state, step=jnp.asarray(int(meta["step"]), jnp.int32))
+        # The schedule continues at the exported step (`cfg.train.steps` as configured);
+        # the AdamW moments start afresh: what a warm start loses against --resume.
+        state = step_lib.init_state(
+            params, self.optimizer, int(meta["step"]), self.cfg.train.grad_accum
+        )
         self.state = sharding.place(state, self.state_shardings)
         self.start_step = int(meta["step"])
         self.lm_tokens = int(meta.get("lm_tokens", 0))

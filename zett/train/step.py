@@ -103,10 +103,42 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     return opt
 
 
-def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainState:
-    return TrainState(
-        step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params)
-    )
+def init_state(
+    params: Any, optimizer: optax.GradientTransformation, step: int = 0, grad_accum: int = 1
+) -> TrainState:
+    """Fresh optimizer state; with `step > 0` (a warm start from an exported hypernet) the
+    learning-rate schedule resumes at `step` while the Adam moments start at zero.
+
+    optax keeps the schedule's position in its own counter (`ScaleByScheduleState.count`,
+    one per optimizer update), not in `TrainState.step`, so it has to be moved explicitly;
+    Adam's own counter stays 0 so its bias correction matches its empty moments.
+    """
+    opt_state = optimizer.init(params)
+    if step > 0:
+
+        def at_step(node: Any) -> Any:
+            if isinstance(node, optax.ScaleByScheduleState):
+                return node._replace(count=jnp.asarray(step // grad_accum, node.count.dtype))
+            return node
+
+        opt_state = jax.tree.map(
+            at_step, opt_state, is_leaf=lambda n: isinstance(n, optax.ScaleByScheduleState)
+        )
+    return TrainState(step=jnp.asarray(step, jnp.int32), params=params, opt_state=opt_state)
+
+
+def schedule_count(opt_state: Any) -> int:
+    """The learning-rate schedule's position inside an optimizer state (first one found)."""
+    found = [
+        int(n.count)
+        for n in jax.tree.leaves(
+            opt_state, is_leaf=lambda n: isinstance(n, optax.ScaleByScheduleState)
+        )
+        if isinstance(n, optax.ScaleByScheduleState)
+    ]
+    if not found:
+        raise ValueError("optimizer state has no learning-rate schedule")
+    return found[0]
 
 
 def _table_std(frozen: Frozen, output: bool) -> tuple[jax.Array, jax.Array]:
