@@ -12,9 +12,9 @@ from zett.config import DataConfig
 from zett.data.pipeline import (
     BatchIterator,
     TextMixture,
+    fit_to_rows,
     fixed_tokenizer_batches,
     negative_offsets,
-    fit_to_rows,
     subsample_vocab,
 )
 from zett.errors import ZettError

