@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
@@ -10,7 +11,7 @@ from zett import cli
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()  # no command: every subcommand's flags, heavy modules included
+    parser = cli.build_parser()  # every subcommand with its flags
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(sub.choices)
 
@@ -48,3 +49,31 @@ def test_every_default_is_shown(command: str):
     ]
     assert not hidden, f"zett {command}: flags whose help hides the default: {hidden}"
     p.format_help()  # the help strings format (no stray %)
+
+
+def test_flag_choices_and_defaults_agree_with_the_heavy_modules():
+    """The command dataclasses live in the light zett.config; what they restate of the heavy
+    modules (baseline registry, nshot constants) must stay equal to it."""
+    from zett import nshot
+    from zett.config import BASELINE_METHODS, NShotArgs
+    from zett.transfer.baselines import METHODS
+
+    assert sorted(BASELINE_METHODS) == sorted(METHODS)
+    (objective,) = [f for f in dataclasses.fields(NShotArgs) if f.name == "objective"]
+    assert tuple(objective.metadata["choices"]) == nshot.OBJECTIVES
+    cfg = NShotArgs(model="m", output="o", steps=1)
+    assert tuple(cfg.langs) == nshot.DEFAULT_LANGS
+    assert (
+        f"default {nshot.EMBEDDING_LR} embeddings only, {nshot.ALL_WEIGHTS_LR} all"
+        in ([f for f in dataclasses.fields(NShotArgs) if f.name == "lr"][0].metadata["help"])
+    )
+
+
+def test_help_imports_no_heavy_module():
+    import subprocess
+    import sys
+
+    code = "import sys; from zett import cli; cli.build_parser(); print(sorted(sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy = [m for m in ("jax", "flax", "torch", "transformers") if f"'{m}'" in res.stdout]
+    assert not heavy, heavy

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from zett import cli
-from zett.config import Config, load_config, parse_overrides
+from zett.config import (
+    BaselineArgs,
+    BenchArgs,
+    Config,
+    EvalArgs,
+    NShotArgs,
+    TransferArgs,
+    command_args,
+    load_config,
+    parse_overrides,
+)
 from zett.errors import ZettError
 
 ROOT = Path(__file__).parents[1]
@@ -126,3 +139,100 @@ def test_stored_configs_of_earlier_versions_still_load(tmp_path: Path):
     bad.write_text("eval:\n  max_bytes: 100\n")
     with pytest.raises(ZettError, match="eval.max_bytes"):
         load_config(bad)
+
+
+# ------------------------------------------------------------- command configs (--config)
+
+COMMANDS = {
+    "transfer": TransferArgs,
+    "baseline": BaselineArgs,
+    "nshot": NShotArgs,
+    "eval": EvalArgs,
+    "bench": BenchArgs,
+}
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return cli.build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_generated_flags_default_to_the_dataclass(command: str):
+    cls = COMMANDS[command]
+    (sub,) = [a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    actions = {a.dest: a for a in sub.choices[command]._actions}
+    for f in dataclasses.fields(cls):
+        action = actions[f.name]
+        assert action.option_strings == ["--" + f.name.replace("_", "-")]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            assert action.default is None  # required: a flag or a key of --config
+        else:
+            assert action.default == getattr(cls(**_required_values(cls)), f.name), f.name
+
+
+def _required_values(cls: type) -> dict:
+    """Stand-ins for the required settings of `cls` (all of them str or int)."""
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: {str: "x", int: 1}[hints[f.name]]
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+
+
+def test_defaults_without_config_are_the_dataclass_defaults():
+    cfg = command_args(EvalArgs, _parse(["eval", "--model", "m"]))
+    assert cfg == EvalArgs(model="m")
+    assert command_args(BenchArgs, _parse(["bench"])) == BenchArgs()
+
+
+def test_eval_config_file_is_honored_and_flags_override_it(tmp_path: Path):
+    path = tmp_path / "eval.yaml"
+    path.write_text("model: some/dir\nlangs: [en, de]\nbatch_size: 2\nchunk_tokens: 64\n")
+    cfg = command_args(EvalArgs, _parse(["eval", "--config", str(path)]))
+    assert cfg == EvalArgs(model="some/dir", langs=["en", "de"], batch_size=2, chunk_tokens=64)
+    argv = ["eval", "--config", str(path), "--batch-size", "8", "--langs", "fr", "--model", "o"]
+    cfg = command_args(EvalArgs, _parse(argv))
+    # a flag given on the command line wins even when it equals the default (batch_size 8)
+    assert (cfg.model, cfg.langs, cfg.batch_size, cfg.chunk_tokens) == ("o", ["fr"], 8, 64)
+
+
+def test_transfer_config_file_fills_required_flags(tmp_path: Path):
+    path = tmp_path / "t.yaml"
+    path.write_text("hypernet: hn\ntarget_tokenizer: llama2\noutput: out\nbase: minilm\nlam: 1\n")
+    cfg = command_args(TransferArgs, _parse(["transfer", "--config", str(path), "--overwrite"]))
+    assert cfg == TransferArgs(
+        hypernet="hn", target_tokenizer="llama2", output="out", base="minilm", overwrite=True
+    )
+    assert isinstance(cfg.lam, float)
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("model: m\nbatch_sise: 2\n", "'batch_sise'"),
+        ("model: m\nbatch_size: many\n", "batch_size"),
+        ("model: m\nlangs: en\n", "langs"),
+        ("- model\n", "mapping"),
+    ],
+)
+def test_bad_command_config_is_one_line_exit_2(tmp_path: Path, capsys, text: str, needle: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert cli.main(["eval", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "bad.yaml" in err[0], err
+
+
+def test_missing_required_setting_is_one_line_exit_2(capsys):
+    assert cli.main(["transfer", "--hypernet", "h"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--target-tokenizer, --output" in err[0], err
+    assert cli.main(["eval", "--config", "/nonexistent/e.yaml"]) == 2
+    assert "e.yaml" in capsys.readouterr().err
+
+
+def test_unknown_bench_name_is_one_line_exit_2(capsys):
+    assert cli.main(["bench", "--only", "typo", "--output", "/nonexistent/b.json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no benchmark named typo" in err[0], err

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from zett.atomic import atomic_write_text
-from zett.errors import ZettError
+from zett.config import BenchArgs, add_flags, command_args
+from zett.errors import USER_ERROR_EXIT_CODE, ZettError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,18 +83,17 @@ def run_benchmarks(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m zett.bench`: the flags of `zett bench` (`zett.config.BenchArgs`)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="zett bench", description=__doc__)
-    p.add_argument("--output", default="results/bench.json", help="the JSON report to write")
-    p.add_argument(
-        "--only",
-        nargs="*",
-        help="benchmark names (e.g. train tokenizers); the other entries of --output are kept",
-    )
-    p.add_argument("--quick", action="store_true", help="fewer repetitions")
-    args = p.parse_args(argv)
-    run_benchmarks(Path(args.output), args.only, args.quick)
+    p = argparse.ArgumentParser(prog="python -m zett.bench", description=__doc__)
+    add_flags(p, BenchArgs)
+    try:
+        cfg = command_args(BenchArgs, p.parse_args(argv))
+        run_benchmarks(Path(cfg.output), cfg.only, cfg.quick)
+    except ZettError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
     return 0
 
 

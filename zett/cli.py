@@ -4,13 +4,14 @@ A `ZettError` anywhere becomes one line on stderr and exit code 2; other excepti
 and keep their traceback.
 
 The imports inside functions here are deliberate (the one module of zett where they are):
-each command imports its module only when it runs, and the flags that live in heavy modules
-are added only for the subcommand on the command line (`build_parser(command)`), so
-`zett --help`, `zett train --help` and the light commands never import JAX or torch. Lazy:
-`zett.transfer.run` (JAX/Flax, for transfer and baseline, also for their flags and the
-`--method` choices), `zett.nshot` (the corpus and eval layers, for nshot and its flags),
-`zett.train.loop` (JAX, orbax), `zett.eval.bpb`, `zett.assets`, `zett.data.corpus`,
-`zett.tokenizers.registry` and `zett.bench`.
+each command imports its module only when it runs, so `zett --help`, `zett train --help` and
+the light commands never import JAX or torch. The flags of transfer, baseline, nshot, eval and
+bench are generated from their dataclasses in the light `zett.config` (`add_flags`; each
+command also takes `--config FILE.yaml`, overridden by its flags) and reach the command as
+that dataclass (`command_args`). Lazy: `zett.transfer.run` (JAX/Flax, for transfer and
+baseline), `zett.nshot` (the corpus and eval layers), `zett.train.loop` (JAX, orbax),
+`zett.eval.bpb`, `zett.assets`, `zett.data.corpus`, `zett.tokenizers.registry` and
+`zett.bench`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ import sys
 import threading
 from typing import Any, cast
 
-from zett.config import describe_keys
+from zett.config import (
+    BaselineArgs,
+    BenchArgs,
+    EvalArgs,
+    NShotArgs,
+    TransferArgs,
+    add_flags,
+    command_args,
+    describe_keys,
+)
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
 
 
@@ -72,31 +82,54 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"hypernet written to {out}")
 
 
+def _cmd_transfer(args: argparse.Namespace) -> None:
+    cfg = command_args(TransferArgs, args)  # a bad setting fails before the heavy import
+    from zett.transfer.run import transfer_command
+
+    transfer_command(cfg)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> None:
+    cfg = command_args(BaselineArgs, args)
+    from zett.transfer.run import baseline_command
+
+    baseline_command(cfg)
+
+
+def _cmd_nshot(args: argparse.Namespace) -> None:
+    cfg = command_args(NShotArgs, args)
+    from zett import nshot
+
+    nshot.command(cfg)
+
+
 def _cmd_eval(args: argparse.Namespace) -> None:
+    cfg = command_args(EvalArgs, args)
     from zett.eval.bpb import run_eval
 
-    model = args.model
+    model = cfg.model
     if model in ("smollm2", "minilm"):
         from zett import assets
 
         model = str(assets.base_model_dir(model))
     run_eval(
         model,
-        langs=args.langs,
-        max_bytes=args.max_bytes,
-        output_json=args.output,
-        texts_path=args.texts,
-        chunk_tokens=args.chunk_tokens,
-        batch_size=args.batch_size,
+        langs=cfg.langs,
+        max_bytes=cfg.max_bytes,
+        output_json=cfg.output,
+        texts_path=cfg.texts,
+        chunk_tokens=cfg.chunk_tokens,
+        batch_size=cfg.batch_size,
     )
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
+    cfg = command_args(BenchArgs, args)
     from pathlib import Path
 
     from zett.bench import run_benchmarks
 
-    run_benchmarks(Path(args.output), args.only, args.quick)
+    run_benchmarks(Path(cfg.output), cfg.only, cfg.quick)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -123,9 +156,8 @@ def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     return cast(argparse.ArgumentParser, sub.add_parser(name, **kwargs))
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with `command`, the flags of the other subcommands whose flags live
-    in heavy modules (transfer, baseline, nshot) are left out (`""`: all of those)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole parser, every subcommand with its flags (no heavy module imported)."""
     parser = argparse.ArgumentParser(
         prog="zett",
         description="Zero-shot tokenizer transfer with hypernetworks (JAX/Flax).",
@@ -195,11 +227,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "the hypernetwork and write the base model with them (and the new tokenizer) as a plain "
         "Hugging Face directory. --finetuned applies the base's transfer to a fine-tuned variant.",
     )
-    if command in (None, "transfer"):
-        from zett.transfer import run as transfer_run
-
-        transfer_run.add_transfer_arguments(p)
-        p.set_defaults(func=transfer_run.transfer_command)
+    add_flags(p, TransferArgs)
+    p.set_defaults(func=_cmd_transfer)
 
     p = _command(
         sub,
@@ -208,11 +237,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Same command shape and output as `zett transfer`, with a non-hypernet "
         "embedding initialization method.",
     )
-    if command in (None, "baseline"):
-        from zett.transfer import run as transfer_run
-
-        transfer_run.add_baseline_arguments(p)
-        p.set_defaults(func=transfer_run.baseline_command)
+    add_flags(p, BaselineArgs)
+    p.set_defaults(func=_cmd_baseline)
 
     p = _command(
         sub,
@@ -222,11 +248,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "the corpus train split, evaluated (bits per byte, valid split) along the way; writes a "
         "HF directory and a JSONL log.",
     )
-    if command in (None, "nshot"):
-        from zett import nshot
-
-        nshot.add_arguments(p)
-        p.set_defaults(func=nshot.command)
+    add_flags(p, NShotArgs)
+    p.set_defaults(func=_cmd_nshot)
 
     p = _command(
         sub,
@@ -236,18 +259,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "per language on the corpus test split (or --texts JSON {lang: [texts]}), tokens per "
         "byte, and the mean. Works on the original model (smollm2) and on any export.",
     )
-    p.add_argument("--model", required=True, help="HF model directory, or smollm2")
-    p.add_argument("--langs", nargs="*", help="languages (default: all in the test split)")
-    p.add_argument("--max-bytes", type=int, default=50_000, help="test bytes per language")
-    p.add_argument("--texts", help="JSON file {lang: [text, ...]} instead of the corpus")
-    p.add_argument(
-        "--chunk-tokens",
-        type=int,
-        default=511,
-        help="text tokens per scored chunk (a fresh context, after one starter token)",
-    )
-    p.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
-    p.add_argument("--output", help="write the report as JSON here")
+    add_flags(p, EvalArgs)
     p.set_defaults(func=_cmd_eval)
 
     p = _command(
@@ -256,21 +268,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="run experiments/bench_*.py and write results/bench.json",
         description="Speed/memory benchmarks (ratios measured in one run); see README.",
     )
-    p.add_argument("--output", default="results/bench.json", help="the JSON report to write")
-    p.add_argument(
-        "--only",
-        nargs="*",
-        help="subset, e.g. train tokenizers data; the other entries of --output are kept "
-        "(default: all)",
-    )
-    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    add_flags(p, BenchArgs)
     p.set_defaults(func=_cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

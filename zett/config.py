@@ -10,6 +10,7 @@ with `base: other.yaml` to inherit from a file in the same directory.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import types
@@ -139,8 +140,10 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
-            if arg is type(None) and value is None:
-                return None
+            if arg is type(None):
+                if value is None:
+                    return None
+                continue
             try:
                 return _check_type(value, arg, key)
             except ZettError:
@@ -193,16 +196,9 @@ def apply_dict(obj: Any, data: dict[str, Any], prefix: str, stored: bool = False
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if not path.is_file():
-        raise ZettError(f"config file {path} not found")
     if path.resolve() in seen:
         raise ZettError(f"config file {path}: `base:` loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ZettError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from e
-    if not isinstance(data, dict):
-        raise ZettError(f"config file {path}: top level must be a mapping of sections")
+    data = _read_mapping(path)
     base = data.pop("base", None)
     if base is None:
         return data
@@ -289,3 +285,239 @@ def from_dict(data: dict[str, Any]) -> Config:
     cfg = Config()
     apply_dict(cfg, data, "", stored=True)
     return cfg
+
+
+# ------------------------------------------------------------------ command sections
+# The flags of `zett transfer`, `baseline`, `nshot`, `eval` and `bench`: one dataclass per
+# command, whose fields generate the flags (`add_flags`: `target_tokenizer` → --target-tokenizer,
+# the default and help from the field) and are filled from the command line and an optional
+# `--config FILE.yaml` (`command_args`). A field without a default is a required flag.
+
+
+def knob(default: Any = dataclasses.MISSING, help: str = "", **flag: Any) -> Any:
+    """A command field: its default (`factory=` for a mutable one), help text and argparse
+    extras (`choices`, `metavar`, `nargs` of a list)."""
+    factory = flag.pop("factory", None)
+    metadata = {"help": help, **flag}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# `zett baseline --method` choices; zett.transfer.baselines.METHODS is the registry (JAX, so
+# not imported here) and tests/test_cli_help.py checks that the two agree.
+BASELINE_METHODS = ("fvt", "focus", "hypernet", "lexical", "mean", "omp", "random")
+_TARGET_HELP = "tokenizer.json, a dir holding one, or a shared name (llama2, llama3, qwen3, ...)"
+
+
+@dataclass
+class TransferArgs:
+    """`zett transfer`."""
+
+    hypernet: str = knob(help="hypernet dir (hypernet.json + weights)")
+    target_tokenizer: str = knob(help=_TARGET_HELP)
+    output: str = knob(help="HF model directory to write")
+    base: str = knob("smollm2", "`smollm2`, `minilm` or a HF model dir")
+    overwrite: bool = knob(False, "replace an existing --output")
+    finetuned: str | None = knob(
+        None, "apply to this fine-tuned variant of --base (same architecture and tokenizer)"
+    )
+    transferred_trained: str | None = knob(
+        None,
+        "a transferred --base further trained on the target tokenizer (n-shot); its "
+        "non-embedding update, scaled by --lam, is added to --finetuned",
+    )
+    lam: float = knob(1.0, "task-vector scale λ")
+    block: int = knob(4096, "tokens per hypernet call")
+
+
+@dataclass
+class BaselineArgs:
+    """`zett baseline`."""
+
+    method: str = knob(help="embedding initialization", choices=BASELINE_METHODS)
+    target_tokenizer: str = knob(help=_TARGET_HELP)
+    output: str = knob(help="HF model directory to write")
+    base: str = knob("smollm2", "`smollm2`, `minilm` or a HF model dir")
+    overwrite: bool = knob(False, "replace an existing --output")
+    donor: str | None = knob(None, "omp: a HF model dir that already uses the target tokenizer")
+    hypernet: str | None = knob(None, "method hypernet: the hypernet dir")
+    seed: int = knob(0, "random: the sampling seed")
+    max_pieces: int | None = knob(
+        None, "fvt/lexical: average only the first N pieces of each token (default: all)"
+    )
+    omp_k: int = knob(64, "omp: atoms per token")
+
+
+@dataclass
+class NShotArgs:
+    """`zett nshot`."""
+
+    model: str = knob(help="HF causal-LM dir (e.g. a `zett transfer` export)")
+    output: str = knob(help="HF model directory to write")
+    steps: int = knob(help="optimizer steps")
+    all_weights: bool = knob(False, "train every weight (default: embeddings only)")
+    # The two numbers are zett.nshot.EMBEDDING_LR and ALL_WEIGHTS_LR (a test checks them).
+    lr: float | None = knob(None, "peak lr (default 0.001 embeddings only, 0.0001 all)")
+    warmup: int | None = knob(None, "warm-up steps (default 10% of steps)")
+    batch_size: int = knob(4, "sequences per step")
+    seq_len: int = knob(128, "tokens per sequence")
+    eval_every: int = knob(10, "steps between evals (0: ends only)")
+    # zett.nshot.DEFAULT_LANGS (a test checks it)
+    langs: list[str] = knob(
+        help="corpus languages to train and evaluate on", factory=lambda: ["en", "python"]
+    )
+    eval_bytes: int = knob(2000, "valid-split bytes per language")
+    seed: int = knob(0, "seed of the window order and torch")
+    corpus: str = knob("default", "a saved DatasetDict (default: prepared)")
+    log: str | None = knob(None, "JSONL log (default: <output>.nshot.jsonl)")
+    overwrite: bool = knob(False, "replace an existing --output")
+    objective: str = knob(
+        "clm",
+        "clm: next-token cross-entropy on the new tokenizer (default); distill: match "
+        "--teacher's chunk likelihoods (approximate likelihood matching)",
+        choices=("clm", "distill"),
+    )
+    teacher: str | None = knob(
+        None,
+        "teacher HF dir for --objective distill (default: the base named in the model's "
+        "zett_transfer.json)",
+    )
+    tau: float = knob(1.0, "distill temperature: chunk log-probs are divided by it (default 1.0)")
+    max_cpu_seconds: float | None = knob(
+        None,
+        "stop training after this much process CPU time in training steps (evals excluded; "
+        "--steps is then an upper bound; default: no budget)",
+    )
+
+
+@dataclass
+class EvalArgs:
+    """`zett eval`."""
+
+    model: str = knob(help="HF model directory, or smollm2")
+    langs: list[str] | None = knob(None, "languages (default: all in the test split)", nargs="*")
+    max_bytes: int = knob(50_000, "test bytes per language")
+    texts: str | None = knob(None, "JSON file {lang: [text, ...]} instead of the corpus")
+    chunk_tokens: int = knob(
+        511, "text tokens per scored chunk (a fresh context, after one starter token)"
+    )
+    batch_size: int = knob(8, "chunks per forward pass")
+    output: str | None = knob(None, "write the report as JSON here")
+
+
+@dataclass
+class BenchArgs:
+    """`zett bench`."""
+
+    output: str = knob("results/bench.json", "the JSON report to write")
+    only: list[str] | None = knob(
+        None,
+        "subset, e.g. train tokenizers data; the other entries of --output are kept (default: all)",
+        nargs="*",
+    )
+    quick: bool = knob(False, "fewer repetitions")
+
+
+_GIVEN = "_zett_flags_given"  # Namespace attribute: the fields set on the command line
+
+
+class _Flag(argparse.Action):
+    """Stores a flag's value (a switch: `const`) and notes that the command line set it, so
+    that it wins over `--config` while an untouched flag leaves the file's value."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        given = getattr(namespace, _GIVEN, None)
+        if given is None:
+            given = set()
+            setattr(namespace, _GIVEN, given)
+        given.add(self.dest)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of the command dataclass `cls`, plus `--config FILE.yaml`."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="YAML mapping of this command's settings, keyed like the flags in snake_case "
+        "(e.g. target_tokenizer: llama2); flags given here override it",
+    )
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = dict(f.metadata)
+        tp = hints[f.name]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            (tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        kwargs: dict[str, Any] = {"dest": f.name, "action": _Flag}
+        kwargs["help"] = meta.pop("help").replace("%", "%%")
+        if _required(f):
+            kwargs["help"] += " (required: here or in --config)"
+        elif f.default_factory is not dataclasses.MISSING:
+            kwargs["default"] = f.default_factory()
+        else:
+            kwargs["default"] = f.default
+        if tp is bool:
+            if kwargs.get("default") is not False:
+                raise TypeError(f"{cls.__name__}.{f.name}: a switch must default to False")
+            kwargs.update(nargs=0, const=True)
+        elif typing.get_origin(tp) is list:
+            (item,) = typing.get_args(tp)
+            kwargs.update(type=item, nargs=meta.pop("nargs", "+"))
+        else:
+            kwargs["type"] = tp
+        parser.add_argument(_flag(f.name), **kwargs, **meta)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of the YAML file `path` (ZettError naming it otherwise)."""
+    if not path.is_file():
+        raise ZettError(f"config file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ZettError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise ZettError(f"config file {path}: top level must be a mapping")
+    return data
+
+
+T = typing.TypeVar("T")
+
+
+def command_args(cls: type[T], args: argparse.Namespace) -> T:
+    """The command dataclass `cls` from parsed flags (`add_flags`): defaults ← the YAML file
+    of `--config` (no `base:` inheritance here: `base` is a transfer setting) ← the flags
+    given on the command line. An unknown key, a wrong type or a missing required setting
+    raises ZettError naming it."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        for key, value in _read_mapping(path).items():
+            if key not in fields:
+                raise ZettError(
+                    f"config file {path}: unknown key {key!r}; known: {', '.join(fields)}"
+                )
+            values[key] = _check_type(value, hints[key], f"{key} (in {path})")
+    given: set[str] = getattr(args, _GIVEN, set())
+    values.update({name: getattr(args, name) for name in fields if name in given})
+    missing = [name for name, f in fields.items() if _required(f) and name not in values]
+    if missing:
+        raise ZettError(f"missing {', '.join(map(_flag, missing))} (a flag, or a key of --config)")
+    return cls(**values)

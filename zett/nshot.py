@@ -42,7 +42,8 @@ cosine decay runs over the budget (progress = CPU seconds used / budget). Every 
 carries `cpu_seconds` (training CPU time so far) so objectives can be compared at equal
 compute.
 
-`zett nshot` is wired in `zett.cli` (`add_arguments`, `command`).
+`zett nshot` is wired in `zett.cli`: `command` runs it with the typed settings
+`zett.config.NShotArgs` (flags, defaults, `--config FILE.yaml`); `add_arguments` adds the flags.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from typing import Any
 
 from zett.assets import resolve_model_dir
 from zett.atomic import atomic_dir, atomic_write_text
+from zett.config import NShotArgs, add_flags
 from zett.data.corpus import texts_for
 from zett.distill import distill_loss, make_batch, text_windows
 from zett.errors import ZettError
@@ -399,49 +401,18 @@ def nshot(
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of `zett nshot` (call from cli.py on the subparser)."""
-    p.add_argument(
-        "--model", required=True, help="HF causal-LM dir (e.g. a `zett transfer` export)"
-    )
-    p.add_argument("--output", required=True, help="HF model directory to write")
-    p.add_argument("--steps", type=int, required=True, help="optimizer steps")
-    p.add_argument(
-        "--all-weights", action="store_true", help="train every weight (default: embeddings only)"
-    )
-    p.add_argument("--lr", type=float, default=None,
-                   help=f"peak lr (default {EMBEDDING_LR} embeddings only, {ALL_WEIGHTS_LR} all)")  # fmt: skip
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 10%% of steps)")
-    p.add_argument("--batch-size", type=int, default=4, help="sequences per step")
-    p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence")
-    p.add_argument("--eval-every", type=int, default=10, help="steps between evals (0: ends only)")
-    p.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS),
-                   help="corpus languages to train and evaluate on")  # fmt: skip
-    p.add_argument("--eval-bytes", type=int, default=2000, help="valid-split bytes per language")
-    p.add_argument("--seed", type=int, default=0, help="seed of the window order and torch")
-    p.add_argument("--corpus", default="default", help="a saved DatasetDict (default: prepared)")
-    p.add_argument("--log", default=None, help="JSONL log (default: <output>.nshot.jsonl)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--objective", choices=OBJECTIVES, default="clm",
-                   help="clm: next-token cross-entropy on the new tokenizer (default); distill: "
-                   "match --teacher's chunk likelihoods (approximate likelihood matching)")  # fmt: skip
-    p.add_argument("--teacher", default=None,
-                   help="teacher HF dir for --objective distill (default: the base named in "
-                   "the model's zett_transfer.json)")  # fmt: skip
-    p.add_argument("--tau", type=float, default=1.0,
-                   help="distill temperature: chunk log-probs are divided by it (default 1.0)")  # fmt: skip
-    p.add_argument("--max-cpu-seconds", type=float, default=None,
-                   help="stop training after this much process CPU time in training steps "
-                   "(evals excluded; --steps is then an upper bound; default: no budget)")  # fmt: skip
+    """The flags of `zett nshot` (generated from `zett.config.NShotArgs`)."""
+    add_flags(p, NShotArgs)
 
 
-def command(args: argparse.Namespace) -> None:
+def command(cfg: NShotArgs) -> None:
     result = nshot(
-        args.model, args.output, args.steps, train_embeddings_only=not args.all_weights,
-        lr=args.lr, warmup=args.warmup, batch_size=args.batch_size, seq_len=args.seq_len,
-        eval_every=args.eval_every, langs=args.langs, eval_bytes=args.eval_bytes,
-        seed=args.seed, corpus=args.corpus, overwrite=args.overwrite, log_path=args.log,
-        objective=args.objective, teacher=args.teacher, tau=args.tau,
-        max_cpu_seconds=args.max_cpu_seconds,
+        cfg.model, cfg.output, cfg.steps, train_embeddings_only=not cfg.all_weights,
+        lr=cfg.lr, warmup=cfg.warmup, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
+        eval_every=cfg.eval_every, langs=cfg.langs, eval_bytes=cfg.eval_bytes,
+        seed=cfg.seed, corpus=cfg.corpus, overwrite=cfg.overwrite, log_path=cfg.log,
+        objective=cfg.objective, teacher=cfg.teacher, tau=cfg.tau,
+        max_cpu_seconds=cfg.max_cpu_seconds,
     )  # fmt: skip
     first, last = result.log[0], result.log[-1]
     print(f"mean bpb {first['mean_bpb']:.4f} → {last['mean_bpb']:.4f} after {last['tokens']} "

@@ -9,8 +9,9 @@ work, resolve the base and the target tokenizer (`zett.transfer.load`), build
 `TransferInputs`, run the method from `METHODS`, and write the HF directory atomically with
 `export_transferred`.
 
-`zett.cli` wires `add_transfer_arguments`/`transfer_command` and
-`add_baseline_arguments`/`baseline_command` into the `transfer` and `baseline` subcommands.
+`zett.cli` runs `transfer_command` and `baseline_command` with the typed settings of the
+`transfer` and `baseline` subcommands (`zett.config.TransferArgs`, `BaselineArgs`: their
+flags, defaults and `--config FILE.yaml`); `add_*_arguments` add those flags to any parser.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zett.config import BaselineArgs, TransferArgs, add_flags
 from zett.errors import ZettError
 from zett.transfer.baselines import METHODS, build_inputs
 from zett.transfer.export import export_transferred
@@ -111,67 +113,31 @@ def transfer(
 # ------------------------------------------------------------------------------ CLI
 
 
-def _common_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base", default="smollm2", help="`smollm2`, `minilm` or a HF model dir")
-    p.add_argument(
-        "--target-tokenizer",
-        required=True,
-        help="tokenizer.json, a dir holding one, or a shared name (llama2, llama3, qwen3, ...)",
-    )
-    p.add_argument("--output", required=True, help="HF model directory to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-
-
 def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of `zett transfer` (call from cli.py on the subparser)."""
-    p.add_argument("--hypernet", required=True, help="hypernet dir (hypernet.json + weights)")
-    _common_arguments(p)
-    p.add_argument(
-        "--finetuned",
-        help="apply to this fine-tuned variant of --base (same architecture and tokenizer)",
-    )
-    p.add_argument(
-        "--transferred-trained",
-        help="a transferred --base further trained on the target tokenizer (n-shot); its "
-        "non-embedding update, scaled by --lam, is added to --finetuned",
-    )
-    p.add_argument("--lam", type=float, default=1.0, help="task-vector scale λ (default 1.0)")
-    p.add_argument("--block", type=int, default=4096, help="tokens per hypernet call")
+    """The flags of `zett transfer` (generated from `zett.config.TransferArgs`)."""
+    add_flags(p, TransferArgs)
 
 
 def add_baseline_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of `zett baseline` (call from cli.py on the subparser)."""
-    p.add_argument(
-        "--method", required=True, choices=sorted(METHODS), help="embedding initialization"
-    )
-    _common_arguments(p)
-    p.add_argument("--donor", help="omp: a HF model dir that already uses the target tokenizer")
-    p.add_argument("--hypernet", help="method hypernet: the hypernet dir")
-    p.add_argument("--seed", type=int, default=0, help="random: the sampling seed")
-    p.add_argument(
-        "--max-pieces",
-        type=int,
-        default=None,
-        help="fvt/lexical: average only the first N pieces of each token (default: all)",
-    )
-    p.add_argument("--omp-k", type=int, default=64, help="omp: atoms per token")
+    """The flags of `zett baseline` (generated from `zett.config.BaselineArgs`)."""
+    add_flags(p, BaselineArgs)
 
 
-def transfer_command(args: argparse.Namespace) -> None:
+def transfer_command(cfg: TransferArgs) -> None:
     out = transfer(
-        args.hypernet, args.base, args.target_tokenizer, args.output, args.overwrite,
-        finetuned=args.finetuned, lam=args.lam, transferred_trained=args.transferred_trained,
-        block=args.block,
+        cfg.hypernet, cfg.base, cfg.target_tokenizer, cfg.output, cfg.overwrite,
+        finetuned=cfg.finetuned, lam=cfg.lam, transferred_trained=cfg.transferred_trained,
+        block=cfg.block,
     )  # fmt: skip
     print(f"transferred model written to {out}")
 
 
-def baseline_command(args: argparse.Namespace) -> None:
-    extra: dict[str, Any] = {"omp_k": args.omp_k}
-    if args.hypernet:
-        extra["hypernet"] = args.hypernet
+def baseline_command(cfg: BaselineArgs) -> None:
+    extra: dict[str, Any] = {"omp_k": cfg.omp_k}
+    if cfg.hypernet:
+        extra["hypernet"] = cfg.hypernet
     out = baseline(
-        args.method, args.base, args.target_tokenizer, args.output, args.overwrite,
-        donor=args.donor, seed=args.seed, max_pieces=args.max_pieces, **extra,
+        cfg.method, cfg.base, cfg.target_tokenizer, cfg.output, cfg.overwrite,
+        donor=cfg.donor, seed=cfg.seed, max_pieces=cfg.max_pieces, **extra,
     )  # fmt: skip
-    print(f"{args.method} baseline written to {out}")
+    print(f"{cfg.method} baseline written to {out}")
