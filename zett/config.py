@@ -2,10 +2,20 @@
 
     cfg = load_config("configs/smollm2_cpu.yaml", ["--train.steps", "100"])
 
-Every knob lives in one of the sections below with its default and a comment. An
-unknown key, a value of the wrong type or a missing file raises `ZettError` naming the
-key or file (the CLI turns that into one line and exit code 2). YAML files may start
-with `base: other.yaml` to inherit from a file in the same directory.
+Every setting is a dataclass field declared with `knob(default, help)`: its type, default and
+help text in one place. Two kinds of dataclass use them:
+
+- the sections of `Config` (`zett train`): YAML files in configs/ (which may start with
+  `base: other.yaml` to inherit from a file in the same directory) and dotted overrides
+  `--section.key VALUE`, listed by `describe_keys()` in `zett train --help`;
+- one dataclass per other command (`TransferArgs`, `BaselineArgs`, `NShotArgs`, `EvalArgs`,
+  `BenchArgs`): `add_flags` turns its fields into the command's flags (`target_tokenizer` →
+  `--target-tokenizer`, help and default shown) plus `--config FILE.yaml` (a flat mapping
+  of the same keys), and `command_args` gives the command its dataclass: defaults ← the file
+  ← the flags given on the command line.
+
+An unknown key, a value of the wrong type, a missing required setting or a missing file
+raises `ZettError` naming the key or file (the CLI turns that into one line and exit code 2).
 """
 
 from __future__ import annotations
@@ -24,101 +34,123 @@ import yaml
 from zett.errors import ZettError
 
 
+def knob(default: Any = dataclasses.MISSING, help: str = "", **flag: Any) -> Any:
+    """A setting: its default (`factory=` for a mutable one) and help text, plus argparse
+    extras for a command's flag (`choices`, `metavar`, `nargs` of a list)."""
+    factory = flag.pop("factory", None)
+    metadata = {"help": help, **flag}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class ModelConfig:
-    base: str = "smollm2"  # `smollm2`, `minilm` (prepared in the cache) or a HF model directory
-    dtype: str = "float32"  # compute dtype of the frozen base LM: float32 | bfloat16
+    base: str = knob(
+        "smollm2", "`smollm2`, `minilm` (prepared in the cache) or a HF model directory"
+    )
+    dtype: str = knob("float32", "compute dtype of the frozen base LM: float32 | bfloat16")
 
 
 @dataclass
 class HypernetConfig:
-    num_layers: int = 3  # transformer encoder layers over a token's pieces
-    num_heads: int = 0  # 0: the base model's number of attention heads
-    hidden_dim: int = 0  # 0: the base model's width
-    mlp_ratio: float = 2.0  # MLP width = mlp_ratio * hidden_dim
-    max_pieces: int = 7  # pieces of the old tokenizer per new token (truncated beyond)
-    separate_out_head: bool = False  # predict an output embedding apart from the input one
-    use_unigram_bias: bool = False  # add the target's unigram log-prob to the output bias
-    prior_input: bool = False  # feed the target's unigram log-prob to the hypernet
-    vocab_attention: bool = False  # attention across the tokens of a vocabulary
-    copy_single: bool = False  # one-piece tokens keep their base row exactly (no correction)
+    num_layers: int = knob(3, "transformer encoder layers over a token's pieces")
+    num_heads: int = knob(0, "attention heads (0: the base model's number)")
+    hidden_dim: int = knob(0, "hypernet width (0: the base model's)")
+    mlp_ratio: float = knob(2.0, "MLP width = mlp_ratio * hidden_dim")
+    max_pieces: int = knob(7, "pieces of the old tokenizer per new token (truncated beyond)")
+    separate_out_head: bool = knob(False, "predict an output embedding apart from the input one")
+    use_unigram_bias: bool = knob(False, "add the target's unigram log-prob to the output bias")
+    prior_input: bool = knob(False, "feed the target's unigram log-prob to the hypernet")
+    vocab_attention: bool = knob(False, "attention across the tokens of a vocabulary")
+    copy_single: bool = knob(False, "one-piece tokens keep their base row exactly (no correction)")
 
 
 @dataclass
 class DataConfig:
-    corpus: str = "default"  # `default` (built by `zett prepare corpus`) or a dataset dir
-    langs: dict[str, float] = field(default_factory=dict)  # mixture; empty: proportional
-    batch_size: int = 8  # sequences per step
-    seq_len: int = 128  # tokens per sequence (in the sampled tokenizer)
-    vocab_size_min: int = 8192  # sampled vocabulary size, uniform in [min, max]
-    vocab_size_max: int = 32768  # (inclusive)
-    texts_per_sample: int = 256  # texts whose substrings build one sampled tokenizer
-    sampler: str = "zett"  # zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)
-    noise_mean: float = 1e-5  # zett: median noise level σ on piece probs; 0 turns noise off
-    noise_std: float = 4.0  # zett: log-normal spread of σ; log_gumbel: Gumbel scale on log-probs
-    n_token_subsample: int = 8192  # tokens of the sampled vocab the hypernet embeds per step
-    negative_correction: bool = True  # sampled-softmax log(1/q) on the random negative rows
-    short_rows: int = 0  # of those rows, how many run at `short_pieces` positions (0: off)
-    short_pieces: int = 3  # piece positions of the short rows (the rest run at max_pieces)
-    prefetch: int = 2  # batches sampled ahead in a background thread
-    seed: int = 0  # seed of the batch stream (batch k is a function of seed and k)
+    corpus: str = knob("default", "`default` (built by `zett prepare corpus`) or a dataset dir")
+    langs: dict[str, float] = knob(
+        help="language mixture weights; empty: proportional", factory=dict
+    )
+    batch_size: int = knob(8, "sequences per step")
+    seq_len: int = knob(128, "tokens per sequence (in the sampled tokenizer)")
+    vocab_size_min: int = knob(8192, "sampled vocabulary size, uniform in [min, max]")
+    vocab_size_max: int = knob(32768, "largest sampled vocabulary size (inclusive)")
+    texts_per_sample: int = knob(256, "texts whose substrings build one sampled tokenizer")
+    sampler: str = knob("zett", "zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)")
+    noise_mean: float = knob(1e-5, "zett: median noise level σ on piece probs; 0 turns noise off")
+    noise_std: float = knob(
+        4.0, "zett: log-normal spread of σ; log_gumbel: Gumbel scale on log-probs"
+    )
+    n_token_subsample: int = knob(8192, "tokens of the sampled vocab the hypernet embeds per step")
+    negative_correction: bool = knob(True, "sampled-softmax log(1/q) on the random negative rows")
+    short_rows: int = knob(
+        0, "of the subsampled rows, how many run at `short_pieces` positions (0: off)"
+    )
+    short_pieces: int = knob(3, "piece positions of the short rows (the rest run at max_pieces)")
+    prefetch: int = knob(2, "batches sampled ahead in a background thread")
+    seed: int = knob(0, "seed of the batch stream (batch k is a function of seed and k)")
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000  # optimizer steps in all, every stage included
-    lr: float = 3e-4  # AdamW peak learning rate
-    end_lr: float = 6e-5  # cosine decay target
-    warmup_steps: int = 100  # linear lr warm-up of the LM stage
-    b1: float = 0.9  # AdamW beta1
-    b2: float = 0.95  # AdamW beta2
-    weight_decay: float = 0.01  # AdamW decoupled weight decay
-    grad_clip: float = 0.1  # global-norm clip
-    grad_accum: int = 1  # micro-batches per optimizer step
-    lw: float = 0.5  # weight of the auxiliary MSE on shared tokens (0: off)
-    identity_steps: int = 0  # warm-up reproducing the original embeddings (0: no_identity)
-    compose_steps: int = 0  # first stage: rebuild base tokens from other base tokens (no LM)
-    compose_lr: float = 3e-4  # peak lr of the compose stage (own warm-up + cosine schedule)
-    compose_rows: int = 256  # base tokens per compose batch (stage and auxiliary term)
-    compose_weight: float = 0.0  # weight of the compose loss added to LM steps (0: off)
-    compose_expand_p: float = 0.3  # chance to split a BPE parent further into its parents
-    compose_identity: float = 0.3  # share of compose rows that are base tokens as themselves
-    compose_valid: float = 0.02  # fraction of compose targets held out (eval/compose_mse)
-    objective: str = "auto"  # auto | clm | mlm | sentence
-    bf16: bool = False  # hypernet compute in bfloat16 (params and optimizer stay fp32)
-    eval_every: int = 100  # held-out eval every N steps (0: never)
-    eval_at_start: bool = True  # also evaluate at step 0 (the FVT init when heads are zero)
-    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2"])  # names or paths
-    eval_bytes: int = 20000  # validation bytes per language per eval
-    save_every: int = 100  # orbax checkpoint every N steps (the last 2 are kept)
-    log_every: int = 10  # metrics.jsonl line every N steps
-    output_dir: str = "runs/default"  # metrics.jsonl, checkpoints/, hypernet/
-    # Warm start from an exported hypernet dir (e.g. the committed hypernets/smollm2): its
-    # weights, step and LM-token count; the optimizer moments start afresh. Used when the
-    # output dir has no checkpoint to resume (a fresh machine continuing a long run).
-    init_from: str = ""  # exported hypernet dir to warm-start from (see above)
-    max_minutes: float = 0.0  # stop (checkpoint + export) after this much wall time (0: off)
-    seed: int = 0  # hypernet init and per-step rng
+    steps: int = knob(1000, "optimizer steps in all, every stage included")
+    lr: float = knob(3e-4, "AdamW peak learning rate")
+    end_lr: float = knob(6e-5, "cosine decay target")
+    warmup_steps: int = knob(100, "linear lr warm-up of the LM stage")
+    b1: float = knob(0.9, "AdamW beta1")
+    b2: float = knob(0.95, "AdamW beta2")
+    weight_decay: float = knob(0.01, "AdamW decoupled weight decay")
+    grad_clip: float = knob(0.1, "global-norm clip")
+    grad_accum: int = knob(1, "micro-batches per optimizer step")
+    lw: float = knob(0.5, "weight of the auxiliary MSE on shared tokens (0: off)")
+    identity_steps: int = knob(0, "warm-up reproducing the original embeddings (0: no_identity)")
+    compose_steps: int = knob(0, "first stage: rebuild base tokens from other base tokens (no LM)")
+    compose_lr: float = knob(3e-4, "peak lr of the compose stage (own warm-up + cosine schedule)")
+    compose_rows: int = knob(256, "base tokens per compose batch (stage and auxiliary term)")
+    compose_weight: float = knob(0.0, "weight of the compose loss added to LM steps (0: off)")
+    compose_expand_p: float = knob(0.3, "chance to split a BPE parent further into its parents")
+    compose_identity: float = knob(0.3, "share of compose rows that are base tokens as themselves")
+    compose_valid: float = knob(0.02, "fraction of compose targets held out (eval/compose_mse)")
+    objective: str = knob("auto", "auto | clm | mlm | sentence")
+    bf16: bool = knob(False, "hypernet compute in bfloat16 (params and optimizer stay fp32)")
+    eval_every: int = knob(100, "held-out eval every N steps (0: never)")
+    eval_at_start: bool = knob(True, "also evaluate at step 0 (the FVT init when heads are zero)")
+    eval_tokenizers: list[str] = knob(
+        help="tokenizers of the held-out evals (names or paths)", factory=lambda: ["llama2"]
+    )
+    eval_bytes: int = knob(20000, "validation bytes per language per eval")
+    save_every: int = knob(100, "orbax checkpoint every N steps (the last 2 are kept)")
+    log_every: int = knob(10, "metrics.jsonl line every N steps")
+    output_dir: str = knob("runs/default", "run directory: metrics.jsonl, checkpoints/, hypernet/")
+    init_from: str = knob(
+        "",
+        "warm start from an exported hypernet dir (e.g. hypernets/smollm2): its weights, step "
+        "and LM-token count, fresh optimizer moments; used when output_dir has no checkpoint "
+        "to resume (a fresh machine continuing a long run)",
+    )
+    max_minutes: float = knob(0.0, "stop (checkpoint + export) after this much wall time (0: off)")
+    seed: int = knob(0, "hypernet init and per-step rng")
 
 
 @dataclass
 class MeshConfig:
-    data: int = -1  # devices along the batch axis; -1: all that the others leave
-    model: int = 1  # tensor parallelism of the frozen base LM
-    fsdp: int = 1  # parameter sharding of base and hypernet
-    distributed: bool = False  # call jax.distributed.initialize() (multi-host)
+    data: int = knob(-1, "devices along the batch axis; -1: all that the others leave")
+    model: int = knob(1, "tensor parallelism of the frozen base LM")
+    fsdp: int = knob(1, "parameter sharding of base and hypernet")
+    distributed: bool = knob(False, "call jax.distributed.initialize() (multi-host)")
 
 
 @dataclass
 class TransferConfig:
-    pad_multiple: int = 64  # vocab rows padded to a multiple of this
+    pad_multiple: int = knob(64, "vocab rows padded to a multiple of this")
 
 
 @dataclass
 class EvalConfig:
-    langs: list[str] = field(default_factory=list)  # empty: every language of the test split
-    chunk_tokens: int = 511  # tokens per chunk (+ BOS where the tokenizer has one)
-    batch_size: int = 8  # chunks per forward pass
+    langs: list[str] = knob(help="empty: every language of the test split", factory=list)
+    chunk_tokens: int = knob(511, "tokens per chunk (+ BOS where the tokenizer has one)")
+    batch_size: int = knob(8, "chunks per forward pass")
 
 
 @dataclass
@@ -195,6 +227,19 @@ def apply_dict(obj: Any, data: dict[str, Any], prefix: str, stored: bool = False
             setattr(obj, key, _check_type(value, hints[key], dotted))
 
 
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of the YAML file `path` (ZettError naming it otherwise)."""
+    if not path.is_file():
+        raise ZettError(f"config file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ZettError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise ZettError(f"config file {path}: top level must be a mapping")
+    return data
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in seen:
         raise ZettError(f"config file {path}: `base:` loops back to itself")
@@ -253,25 +298,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
-_FIELD_RE = re.compile(r"^    (\w+): [^=]+=\s*(.+?)(?:\s+#\s*(.*))?$")
-
-
 def describe_keys() -> str:
-    """Every config key with its default and comment, one line each (for `zett train -h`)."""
-    import inspect
-
+    """Every config key with its default and help, one line each (for `zett train -h`)."""
     lines = []
     for section in dataclasses.fields(Config):
         cls = type(getattr(Config(), section.name))
-        comments = {}
-        for line in inspect.getsource(cls).splitlines():
-            m = _FIELD_RE.match(line)
-            if m:
-                comments[m.group(1)] = m.group(3) or ""
         for f in dataclasses.fields(cls):
             default = getattr(cls(), f.name)
             lines.append(
-                f"  --{section.name}.{f.name} (default {default!r}) {comments.get(f.name, '')}"
+                f"  --{section.name}.{f.name} (default {default!r}) {f.metadata.get('help', '')}"
             )
     return "\n".join(lines)
 
@@ -287,21 +322,9 @@ def from_dict(data: dict[str, Any]) -> Config:
     return cfg
 
 
-# ------------------------------------------------------------------ command sections
-# The flags of `zett transfer`, `baseline`, `nshot`, `eval` and `bench`: one dataclass per
-# command, whose fields generate the flags (`add_flags`: `target_tokenizer` → --target-tokenizer,
-# the default and help from the field) and are filled from the command line and an optional
-# `--config FILE.yaml` (`command_args`). A field without a default is a required flag.
-
-
-def knob(default: Any = dataclasses.MISSING, help: str = "", **flag: Any) -> Any:
-    """A command field: its default (`factory=` for a mutable one), help text and argparse
-    extras (`choices`, `metavar`, `nargs` of a list)."""
-    factory = flag.pop("factory", None)
-    metadata = {"help": help, **flag}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
+# ------------------------------------------------------------------ command settings
+# The flags of `zett transfer`, `baseline`, `nshot`, `eval` and `bench` (see the module
+# docstring). A field without a default is a required setting (a flag or a key of --config).
 
 
 # `zett baseline --method` choices; zett.transfer.baselines.METHODS is the registry (JAX, so
@@ -481,19 +504,6 @@ def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         else:
             kwargs["type"] = tp
         parser.add_argument(_flag(f.name), **kwargs, **meta)
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of the YAML file `path` (ZettError naming it otherwise)."""
-    if not path.is_file():
-        raise ZettError(f"config file {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ZettError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from e
-    if not isinstance(data, dict):
-        raise ZettError(f"config file {path}: top level must be a mapping")
-    return data
 
 
 T = typing.TypeVar("T")
