@@ -127,8 +127,11 @@ def test_stored_configs_of_earlier_versions_still_load(tmp_path: Path):
 
     stored = to_dict(Config())
     for dotted in RETIRED_KEYS:
-        section, key = dotted.split(".")
-        stored[section][key] = 1
+        if "." in dotted:
+            section, key = dotted.split(".")
+            stored[section][key] = 1
+        else:  # a retired section, as earlier versions stored it
+            stored[dotted] = {"pad_multiple": 64, "batch_size": 4}
     assert from_dict(stored) == Config()
     metas = sorted((ROOT / "hypernets").glob("*/hypernet.json"))
     assert metas
@@ -138,6 +141,9 @@ def test_stored_configs_of_earlier_versions_still_load(tmp_path: Path):
     bad = tmp_path / "c.yaml"
     bad.write_text("eval:\n  max_bytes: 100\n")
     with pytest.raises(ZettError, match="eval.max_bytes"):
+        load_config(bad)
+    bad.write_text("transfer:\n  pad_multiple: 128\n")
+    with pytest.raises(ZettError, match="'transfer'"):
         load_config(bad)
 
 

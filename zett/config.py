@@ -142,11 +142,6 @@ class MeshConfig:
 
 
 @dataclass
-class TransferConfig:
-    pad_multiple: int = knob(64, "vocab rows padded to a multiple of this")
-
-
-@dataclass
 class EvalConfig:
     langs: list[str] = knob(help="empty: every language of the test split", factory=list)
     chunk_tokens: int = knob(511, "tokens per chunk (+ BOS where the tokenizer has one)")
@@ -160,7 +155,6 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
-    transfer: TransferConfig = field(default_factory=TransferConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
@@ -202,9 +196,11 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
-# Keys that configs stored by earlier versions (checkpoint metadata, hypernet.json) carry but
-# nothing reads any more: `from_dict` drops them; a YAML file or flag naming one still fails.
-RETIRED_KEYS = frozenset({"hypernet.init_mean_of_pieces", "transfer.batch_size", "eval.max_bytes"})
+# Keys (and whole sections) that configs stored by earlier versions (checkpoint metadata,
+# hypernet.json) carry but nothing reads any more: `from_dict` drops them; a YAML file or
+# flag naming one still fails. `transfer` held only pad_multiple, which `zett train` never
+# read (exports pad to zett.transfer.export.PAD_MULTIPLE).
+RETIRED_KEYS = frozenset({"hypernet.init_mean_of_pieces", "transfer", "eval.max_bytes"})
 
 
 def apply_dict(obj: Any, data: dict[str, Any], prefix: str, stored: bool = False) -> None:

@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 
 from zett.atomic import atomic_dir
-from zett.config import TransferConfig
 from zett.errors import ZettError
 from zett.hypernet.io import embedding_fingerprint
 from zett.models.load import LoadedModel, get_embeddings, params_to_hf_state, set_embeddings
 from zett.tokenizers.special import special_roles
 from zett.tokenizers.surface import load_tokenizer
 from zett.transfer.baselines import NewEmbeddings
+
+PAD_MULTIPLE = 64  # vocab rows of an export are padded to a multiple of this
 
 PROVENANCE = "zett_transfer.json"
 TOKEN_ROLES = ("bos", "eos", "pad", "unk", "mask", "cls", "sep")
@@ -165,7 +166,7 @@ def export_transferred(
     *,
     method: str = "unknown",
     provenance: dict | None = None,
-    pad_multiple: int = TransferConfig.pad_multiple,
+    pad_multiple: int = PAD_MULTIPLE,
 ) -> Path:
     """Write `loaded` with embeddings `new` ([V_t, D]) and the target tokenizer to `out_dir`.
 
