@@ -38,3 +38,16 @@ def test_unknown_name_is_an_error(tmp_path, bench_dir) -> None:
     with pytest.raises(ZettError, match="no benchmark named typo; choose from fast"):
         run_benchmarks(out, only=["typo"], bench_dir=bench_dir)
     assert not out.exists()
+
+
+def test_unknown_name_on_the_command_line_is_one_line_exit_2(tmp_path, capsys) -> None:
+    """`zett bench --only typo` and `python -m zett.bench --only typo`: one line, exit 2."""
+    from zett import bench, cli
+
+    out = str(tmp_path / "bench.json")
+    for run in (lambda: cli.main(["bench", "--only", "typo", "--output", out]),
+                lambda: bench.main(["--only", "typo", "--output", out])):  # fmt: skip
+        assert run() == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no benchmark named typo; choose from" in err[0], err
+    assert not (tmp_path / "bench.json").exists()

@@ -237,8 +237,3 @@ def test_missing_required_setting_is_one_line_exit_2(capsys):
     assert cli.main(["eval", "--config", "/nonexistent/e.yaml"]) == 2
     assert "e.yaml" in capsys.readouterr().err
 
-
-def test_unknown_bench_name_is_one_line_exit_2(capsys):
-    assert cli.main(["bench", "--only", "typo", "--output", "/nonexistent/b.json"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no benchmark named typo" in err[0], err

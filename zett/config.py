@@ -470,11 +470,13 @@ def _required(f: dataclasses.Field[Any]) -> bool:
 
 def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """One flag per field of the command dataclass `cls`, plus `--config FILE.yaml`."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    example = next((n for n in names if "_" in n), names[0])
     parser.add_argument(
         "--config",
         metavar="FILE.yaml",
-        help="YAML mapping of this command's settings, keyed like the flags in snake_case "
-        "(e.g. target_tokenizer: llama2); flags given here override it",
+        help="YAML mapping of this command's settings, keyed by the flag names in snake_case "
+        f"({_flag(example)} → {example}:); the flags given here override it",
     )
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
