@@ -236,4 +236,3 @@ def test_missing_required_setting_is_one_line_exit_2(capsys):
     assert len(err) == 1 and "--target-tokenizer, --output" in err[0], err
     assert cli.main(["eval", "--config", "/nonexistent/e.yaml"]) == 2
     assert "e.yaml" in capsys.readouterr().err
-
