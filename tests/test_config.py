@@ -236,3 +236,11 @@ def test_missing_required_setting_is_one_line_exit_2(capsys):
     assert len(err) == 1 and "--target-tokenizer, --output" in err[0], err
     assert cli.main(["eval", "--config", "/nonexistent/e.yaml"]) == 2
     assert "e.yaml" in capsys.readouterr().err
+
+
+def test_config_value_outside_the_choices_is_one_line_exit_2(tmp_path: Path, capsys):
+    path = tmp_path / "b.yaml"
+    path.write_text("method: fvtt\ntarget_tokenizer: t\noutput: o\n")
+    assert cli.main(["baseline", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'fvtt'" in err[0] and "b.yaml" in err[0], err

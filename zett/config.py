@@ -523,6 +523,11 @@ def command_args(cls: type[T], args: argparse.Namespace) -> T:
                     f"config file {path}: unknown key {key!r}; known: {', '.join(fields)}"
                 )
             values[key] = _check_type(value, hints[key], f"{key} (in {path})")
+            choices = fields[key].metadata.get("choices")
+            if choices is not None and values[key] not in choices:
+                raise ZettError(
+                    f"config file {path}: {key} {value!r} is not one of {', '.join(choices)}"
+                )
     given: set[str] = getattr(args, _GIVEN, set())
     values.update({name: getattr(args, name) for name in fields if name in given})
     missing = [name for name, f in fields.items() if _required(f) and name not in values]
