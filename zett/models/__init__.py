@@ -8,7 +8,7 @@ never in the optimizer), swapping its embedding matrices (`load.set_embeddings` 
 model code never names a mesh axis).
 
 Families (one module each): `llama` (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM2), `gpt2`, `bert`
-(BERT / RoBERTa / XLM-R, MLM head optional, mean pooling for sentence embeddings). `load` maps
+(BERT / RoBERTa / XLM-R, MLM head optional, masked-mean sentence embeddings). `load` maps
 Hugging Face safetensors ⇄ our parameter trees.
 
 Every model has the same calling convention:
@@ -29,7 +29,7 @@ The numerical primitives and Flax blocks the three families share are in `layers
 file only names the public entry points.
 """
 
-from zett.models.bert import Bert, mean_pool, sentence_embedding
+from zett.models.bert import Bert, masked_mean, sentence_embedding
 from zett.models.gpt2 import GPT2
 from zett.models.layers import LOGICAL_AXES, Embedder, activation, attention
 from zett.models.llama import Llama
@@ -42,6 +42,6 @@ __all__ = [
     "Llama",
     "activation",
     "attention",
-    "mean_pool",
+    "masked_mean",
     "sentence_embedding",
 ]

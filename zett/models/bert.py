@@ -6,7 +6,8 @@ derive those positions from the attention mask (or from `input_ids != pad` witho
 equals transformers' `create_position_ids_from_input_ids` whenever padding carries the pad id.
 
 Sentence-embedding models such as all-MiniLM-L6-v2 have no MLM head: their embedding is the
-masked mean of the last hidden states, L2-normalised (`mean_pool`, `sentence_embedding`).
+masked mean of the last hidden states, L2-normalised (`sentence_embedding`, built on the
+plain `masked_mean`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from zett.models.layers import (
     Embedder,
     activation,
     attention,
+    default_positions,
     dense,
+    embed_inputs,
     layer_norm,
+    lm_logits,
     logical,
     padding_mask,
     project_logits,
@@ -50,8 +54,11 @@ class BertConfig:
     has_pooler: bool = False
 
 
-def mean_pool(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
-    """Masked mean over the sequence: hidden `[batch, seq, d]`, mask `[batch, seq]` → `[batch, d]`."""
+def masked_mean(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
+    """Masked mean over the sequence in float32, not normalised (`sentence_embedding` is).
+
+    hidden `[batch, seq, d]`, mask `[batch, seq]` 0/1 (None = every position) → `[batch, d]`.
+    """
     hidden = hidden.astype(jnp.float32)
     if attention_mask is None:
         return hidden.mean(axis=1)
@@ -61,7 +68,7 @@ def mean_pool(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
 
 def sentence_embedding(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
     """Sentence-transformers embedding: L2-normalised masked mean `[batch, d]` (float32)."""
-    pooled = mean_pool(hidden, attention_mask)
+    pooled = masked_mean(hidden, attention_mask)
     return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
 
 
@@ -107,14 +114,18 @@ class MLMHead(nn.Module):
         c, dt = self.cfg, self.dtype
         h = activation(c.head_act)(dense(c.hidden_size, ("embed", "mlp"), True, dt, "dense")(x))
         h = layer_norm(c.layer_norm_eps, dt, "layer_norm")(h)
-        if output_embeddings is not None:
-            return project_logits(h, output_embeddings, output_bias)
-        bias = self.param("bias", logical(nn.initializers.zeros, "vocab"), (c.vocab_size,))
-        if c.tie_word_embeddings:
-            matrix = tied_matrix
-        else:
-            matrix = Embedder(c.vocab_size, c.hidden_size, dtype=dt, name="decoder").matrix()
-        return project_logits(h, matrix, bias)
+        if output_embeddings is None:  # the model's own head: its bias, not output_bias
+            output_bias = self.param(
+                "bias", logical(nn.initializers.zeros, "vocab"), (c.vocab_size,)
+            )
+        return lm_logits(
+            h,
+            tied_matrix if c.tie_word_embeddings else None,
+            vocab_size=c.vocab_size,
+            output_embeddings=output_embeddings,
+            output_bias=output_bias,
+            untied_name="decoder",
+        )
 
 
 class Bert(nn.Module):
@@ -149,12 +160,7 @@ class Bert(nn.Module):
     ) -> jax.Array:
         c, dt = self.config, self.dtype
         word = Embedder(c.vocab_size, c.hidden_size, dtype=dt, name="word_embeddings")
-        if inputs_embeds is None:
-            if input_ids is None:
-                raise ValueError("pass input_ids or inputs_embeds")
-            x = word(input_ids)
-        else:
-            x = inputs_embeds.astype(dt)
+        x = embed_inputs(word, input_ids, inputs_embeds)
         b, s, _ = x.shape
         if position_ids is None:
             if c.roberta_positions:
@@ -166,7 +172,7 @@ class Bert(nn.Module):
                     tokens = jnp.ones((b, s), jnp.int32)
                 position_ids = roberta_position_ids(tokens, c.pad_token_id)
             else:
-                position_ids = jnp.broadcast_to(jnp.arange(s), (b, s))
+                position_ids = default_positions(b, s)
         if token_type_ids is None:
             token_type_ids = jnp.zeros((b, s), jnp.int32)
         pos = Embedder(c.max_position_embeddings, c.hidden_size, ("position", "embed"), dt,

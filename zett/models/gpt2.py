@@ -18,10 +18,12 @@ from zett.models.layers import (
     activation,
     attention,
     causal_mask,
+    default_positions,
     dense,
+    embed_inputs,
     layer_norm,
+    lm_logits,
     padding_mask,
-    project_logits,
 )
 
 
@@ -97,15 +99,10 @@ class GPT2(nn.Module):
         c = self.config
         wte = Embedder(c.vocab_size, c.n_embd, dtype=self.dtype, name="wte")
         wpe = Embedder(c.n_positions, c.n_embd, ("position", "embed"), self.dtype, name="wpe")
-        if inputs_embeds is None:
-            if input_ids is None:
-                raise ValueError("pass input_ids or inputs_embeds")
-            x = wte(input_ids)
-        else:
-            x = inputs_embeds.astype(self.dtype)
+        x = embed_inputs(wte, input_ids, inputs_embeds)
         b, s, _ = x.shape
         if position_ids is None:
-            position_ids = jnp.broadcast_to(jnp.arange(s), (b, s))
+            position_ids = default_positions(b, s)
         x = x + wpe(position_ids)
         mask = causal_mask(s) & padding_mask(attention_mask, b, s)
         block = nn.remat(GPT2Block) if self.remat else GPT2Block
@@ -114,10 +111,10 @@ class GPT2(nn.Module):
         x = layer_norm(c.layer_norm_epsilon, self.dtype, "ln_f")(x)
         if return_hidden:
             return x
-        if output_embeddings is None:
-            if c.tie_word_embeddings:
-                output_embeddings = wte.matrix()
-            else:
-                head = Embedder(c.vocab_size, c.n_embd, dtype=self.dtype, name="lm_head")
-                output_embeddings = head.matrix()
-        return project_logits(x, output_embeddings, output_bias)
+        return lm_logits(
+            x,
+            wte if c.tie_word_embeddings else None,
+            vocab_size=c.vocab_size,
+            output_embeddings=output_embeddings,
+            output_bias=output_bias,
+        )

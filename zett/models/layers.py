@@ -5,6 +5,12 @@ causal masks, float32 logit projection, the embedding table (`Embedder`, readabl
 tied heads), `dense` and `layer_norm` with logical axis names. `llama`, `gpt2` and `bert`
 build their blocks from these; `LOGICAL_AXES` lists every logical name a parameter may carry
 (`zett.sharding` maps them to mesh axes).
+
+The two ends of every family are written here once, because the hypernetwork trainer swaps
+both: `embed_inputs` (token lookup, or the `inputs_embeds=` that replace it) and `lm_logits`
+(the LM head: the input table when tied, an own table when untied, or the
+`output_embeddings=` / `output_bias=` passed in its place). `default_positions` is the
+0..seq-1 position ids all three families fall back to.
 """
 
 from __future__ import annotations
@@ -108,6 +114,52 @@ class Embedder(nn.Module):
 
     def matrix(self) -> jax.Array:
         return self.embedding
+
+
+def embed_inputs(
+    table: Embedder, input_ids: jax.Array | None, inputs_embeds: jax.Array | None
+) -> jax.Array:
+    """Token embeddings `[batch, seq, d]` in the table's compute dtype.
+
+    `inputs_embeds` `[batch, seq, d]`, when given, replace the lookup (they win over
+    `input_ids`; the table is then not read); otherwise `table(input_ids)`.
+    """
+    if inputs_embeds is not None:
+        return inputs_embeds.astype(table.dtype)
+    if input_ids is None:
+        raise ValueError("pass input_ids or inputs_embeds")
+    return table(input_ids)
+
+
+def default_positions(batch: int, seq: int) -> jax.Array:
+    """Position ids `[batch, seq]`: 0..seq-1 in every row (transformers' plain-forward default)."""
+    return jnp.broadcast_to(jnp.arange(seq), (batch, seq))
+
+
+def lm_logits(
+    hidden: jax.Array,
+    tied: Embedder | jax.Array | None,
+    *,
+    vocab_size: int,
+    output_embeddings: jax.Array | None = None,
+    output_bias: jax.Array | None = None,
+    untied_name: str = "lm_head",
+) -> jax.Array:
+    """Float32 logits `[batch, seq, vocab]` of an LM head over hidden `[batch, seq, d]`.
+
+    With `output_embeddings` `[vocab', d]` (+ `output_bias` `[vocab']`), those replace the
+    head: how the hypernetwork trainer scores a new vocabulary. Otherwise the matrix is
+    `tied` (the input `Embedder`, read whole only here, or its matrix) or, when `tied` is
+    None, the head's own `[vocab_size, d]` `Embedder` named `untied_name`, created in the
+    calling module (parameter `<caller>/<untied_name>/embedding`, vocab-major like the input
+    table, so both swap the same way); `output_bias` is added in either case.
+    Call from inside a compact method.
+    """
+    if output_embeddings is None:
+        if tied is None:
+            tied = Embedder(vocab_size, hidden.shape[-1], dtype=hidden.dtype, name=untied_name)
+        output_embeddings = tied.matrix() if isinstance(tied, Embedder) else tied
+    return project_logits(hidden, output_embeddings, output_bias)
 
 
 def dense(features: int, axes: tuple[str, str], use_bias: bool, dtype, name: str) -> nn.Dense:

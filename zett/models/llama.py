@@ -24,10 +24,12 @@ from zett.models.layers import (
     activation,
     attention,
     causal_mask,
+    default_positions,
     dense,
+    embed_inputs,
+    lm_logits,
     logical,
     padding_mask,
-    project_logits,
 )
 
 
@@ -224,15 +226,10 @@ class Llama(nn.Module):
         """
         c = self.config
         embed = Embedder(c.vocab_size, c.hidden_size, dtype=self.dtype, name="embed_tokens")
-        if inputs_embeds is None:
-            if input_ids is None:
-                raise ValueError("pass input_ids or inputs_embeds")
-            x = embed(input_ids)
-        else:
-            x = inputs_embeds.astype(self.dtype)
+        x = embed_inputs(embed, input_ids, inputs_embeds)
         b, s, _ = x.shape
         if position_ids is None:
-            position_ids = jnp.broadcast_to(jnp.arange(s), (b, s))
+            position_ids = default_positions(b, s)
         inv_freq = rope_inv_freq(
             c.head_dim,
             c.rope_theta,
@@ -250,10 +247,10 @@ class Llama(nn.Module):
         x = RMSNorm(c.rms_norm_eps, self.dtype, name="norm")(x)
         if return_hidden:
             return x
-        if output_embeddings is None:
-            if c.tie_word_embeddings:
-                output_embeddings = embed.matrix()
-            else:
-                head = Embedder(c.vocab_size, c.hidden_size, dtype=self.dtype, name="lm_head")
-                output_embeddings = head.matrix()
-        return project_logits(x, output_embeddings, output_bias)
+        return lm_logits(
+            x,
+            embed if c.tie_word_embeddings else None,
+            vocab_size=c.vocab_size,
+            output_embeddings=output_embeddings,
+            output_bias=output_bias,
+        )
