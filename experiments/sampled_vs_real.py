@@ -70,14 +70,17 @@ def run(hypernets: list[str], samples: int, methods: list[str]) -> dict:
 
     from zett import assets
     from zett.config import load_config
+    from zett.eval.texts import heldout_texts
     from zett.hypernet import io as hypernet_io
     from zett.tokenizers.surface import load_tokenizer
-    from zett.train.evaluate import build_evaluator, heldout_by_lang, make_target
+    from zett.train.evaluate import build_evaluator, make_target
     from zett.train.loop import load_base
 
     cfg = load_config(CONFIG)
     bundle = load_base(cfg)
-    texts = heldout_by_lang(cfg.data.corpus, cfg.eval.langs, cfg.train.eval_bytes)
+    texts = heldout_texts(
+        split="valid", langs=cfg.eval.langs, max_bytes=cfg.train.eval_bytes, corpus=cfg.data.corpus
+    )
     toks = [("llama2", load_tokenizer(assets.find_tokenizer("llama2")))]
     for method in methods:
         toks += training_tokenizers(cfg, samples, method)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zett.data import corpus
+from zett.data import build, clean, corpus
 from zett.data.sources import SOURCES, Source
 from zett.errors import ZettError
 
@@ -43,7 +43,7 @@ LONG = "\n\n".join(f"Paragraph {i} " + "word " * 80 for i in range(40))
 
 
 def test_clean_man_strips_groff() -> None:
-    text = corpus.clean_man(MAN)
+    text = clean.clean_man(MAN)
     assert "ls - list directory contents" in text
     assert "FILEs (the current directory" in text
     assert "-a, --all" in text and "'.' — really" in text and "dir(1)" in text
@@ -52,24 +52,24 @@ def test_clean_man_strips_groff() -> None:
 
 
 def test_clean_html_and_rst() -> None:
-    text = corpus.clean_html(HTML)
+    text = clean.clean_html(HTML)
     assert "Überschrift" in text and "Ein Absatz mit & Entität." in text
     assert "code   kept\n  indented" in text
     assert "var x" not in text and "Home" not in text and "<" not in text
-    rst = corpus.clean_rst(RST)
+    rst = clean.clean_rst(RST)
     assert "See the guide and literal text." in rst and "Kept body." in rst
     assert "=====" not in rst and ".. note" not in rst and ":ref:" not in rst
 
 
 def test_clean_code_skips_minified() -> None:
-    assert corpus.clean_code("x = 1\r\ny = 2   \n") == "x = 1\ny = 2\n"
-    assert corpus.clean_code("var a=" + "1," * 2000) == ""
+    assert clean.clean_code("x = 1\r\ny = 2   \n") == "x = 1\ny = 2\n"
+    assert clean.clean_code("var a=" + "1," * 2000) == ""
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.text(alphabet="ab \n日", max_size=3000), st.integers(10, 500))
 def test_chunks_concatenate_and_respect_limit(text: str, limit: int) -> None:
-    chunks = corpus.chunk_text(text, limit)
+    chunks = build.chunk_text(text, limit)
     assert "".join(chunks) == text
     assert all(0 < len(c) <= limit for c in chunks)
 
@@ -96,17 +96,17 @@ def fake_sources(tmp: Path) -> list:
 def test_build_dedups_splits_by_document_and_writes_manifest(tmp_path: Path) -> None:
     import datasets
 
-    m1 = corpus.build_corpus(fake_sources(tmp_path), tmp_path / "out1")
-    m2 = corpus.build_corpus(fake_sources(tmp_path / "again"), tmp_path / "out2")
+    m1 = build.build_corpus(fake_sources(tmp_path), tmp_path / "out1")
+    m2 = build.build_corpus(fake_sources(tmp_path / "again"), tmp_path / "out2")
     d1 = datasets.load_from_disk(str(tmp_path / "out1" / "dataset"))
     d2 = datasets.load_from_disk(str(tmp_path / "out2" / "dataset"))
-    for split in corpus.SPLITS:  # deterministic
+    for split in build.SPLITS:  # deterministic
         assert d1[split]["text"] == d2[split]["text"]
     assert m1 == m2
-    docs = {split: set(d1[split]["doc_id"]) for split in corpus.SPLITS}
+    docs = {split: set(d1[split]["doc_id"]) for split in build.SPLITS}
     assert not (docs["train"] & docs["valid"]) and not (docs["train"] & docs["test"])
     assert docs["valid"] | docs["test"], "60+ documents should put some outside train"
-    all_text = [t for s in corpus.SPLITS for t in d1[s]["text"]]
+    all_text = [t for s in build.SPLITS for t in d1[s]["text"]]
     assert sum("Same text" in t for t in all_text) == 1  # duplicate kept once
     by_name = {
         s["name"]: s for s in json.loads((tmp_path / "out1/manifest.json").read_text())["sources"]
@@ -116,10 +116,10 @@ def test_build_dedups_splits_by_document_and_writes_manifest(tmp_path: Path) -> 
     assert "usr/share/man/man1/ls.1.gz" in by_name["pkg-a"]["files"]
     assert set(m1["bytes"]) == {"en", "de"}
     # the long man page was chunked but stays one document in one split
-    ls_rows = [(s, i) for s in corpus.SPLITS for i, x in enumerate(d1[s]["source"]) if "ls.1" in x]
+    ls_rows = [(s, i) for s in build.SPLITS for i, x in enumerate(d1[s]["source"]) if "ls.1" in x]
     assert len(ls_rows) > 1 and len({s for s, _ in ls_rows}) == 1
     split, _ = ls_rows[0]
-    ds = datasets.DatasetDict({k: d1[k] for k in corpus.SPLITS})
+    ds = datasets.DatasetDict({k: d1[k] for k in build.SPLITS})
     got = corpus.texts_for(split, "en", 10**9, corpus=ds)
     assert any(t.startswith("NAME") and t.rstrip().endswith("word") for t in got)
     capped = corpus.texts_for(split, "en", 500, corpus=ds)
@@ -127,10 +127,10 @@ def test_build_dedups_splits_by_document_and_writes_manifest(tmp_path: Path) -> 
 
 
 def test_split_is_a_function_of_the_text() -> None:
-    splits = [corpus.split_of(corpus.doc_hash(f"doc {i}")) for i in range(2000)]
-    assert splits == [corpus.split_of(corpus.doc_hash(f"doc {i}")) for i in range(2000)]
+    splits = [build.split_of(build.doc_hash(f"doc {i}")) for i in range(2000)]
+    assert splits == [build.split_of(build.doc_hash(f"doc {i}")) for i in range(2000)]
     assert 0.85 < splits.count("train") / 2000 < 0.95
-    assert corpus.doc_hash("a  b\n c") == corpus.doc_hash("a b c")
+    assert build.doc_hash("a  b\n c") == build.doc_hash("a b c")
 
 
 def test_real_source_list_has_licenses_and_breadth() -> None:
@@ -138,7 +138,7 @@ def test_real_source_list_has_licenses_and_breadth() -> None:
     langs = {s.lang for s in SOURCES} | {v for s in SOURCES for v in s.lang_map.values()}
     assert {"en", "de", "ru", "ja", "zh", "python", "javascript", "c"} <= langs
     changed = (*SOURCES[:-1], Source("x", "npm", ("a",), "code", "MIT", lang="javascript"))
-    assert corpus.recipe_hash(changed) != corpus.recipe_hash(SOURCES)
+    assert build.recipe_hash(changed) != build.recipe_hash(SOURCES)
 
 
 def test_load_corpus_not_prepared(tmp_path: Path) -> None:

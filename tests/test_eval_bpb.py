@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from zett.data.budget import truncate_to_bytes
 from zett.errors import ZettError
 from zett.eval.bpb import (
     bits_per_byte,
@@ -23,7 +24,7 @@ from zett.eval.bpb import (
     run_eval,
     tokens_per_byte,
 )
-from zett.eval.texts import heldout_texts, local_texts, truncate_to_bytes
+from zett.eval.texts import heldout_texts, local_texts
 
 REL_TOL = 1e-5  # float32, whole model, same ops in a different batch layout
 
@@ -215,7 +216,7 @@ def test_truncate_to_bytes_never_splits_a_character():
 def test_heldout_texts_missing_corpus_is_a_clear_error(monkeypatch):
     fake = types.ModuleType("zett.data.corpus")
 
-    def missing():
+    def missing(path_or_default="default"):
         raise ZettError("~/.cache/zett/corpus is not prepared")
 
     fake.load_corpus = missing

@@ -255,7 +255,8 @@ def test_tekken_conversion_matches_mistral_common_on_the_corpus(tekken_pair):
     """40 documents of each language of the prepared corpus' test split (en, de, ru, zh, ja,
     python, javascript, c, ...): identical ids."""
     from zett.cache import is_prepared
-    from zett.data.corpus import default_corpus_dir, load_corpus
+    from zett.data.build import default_corpus_dir
+    from zett.data.corpus import load_corpus
 
     if not is_prepared(default_corpus_dir()):
         pytest.skip("the corpus is not prepared (run `zett prepare corpus`)")

@@ -153,28 +153,28 @@ def test_prepare_builder_failure_leaves_cache_unprepared(tmp_path, monkeypatch):
 
 def test_prepare_corpus_builder_failure(tmp_path, monkeypatch):
     """`zett prepare corpus`: an existing good corpus survives a rebuild that crashes."""
-    from zett.data import corpus
+    from zett.data import build as corpus_build
 
     final = tmp_path / "corpus"
-    monkeypatch.setattr(corpus, "fetch", lambda source, downloads: (tmp_path, {}))
+    monkeypatch.setattr(corpus_build, "fetch", lambda source, downloads: (tmp_path, {}))
 
     def build(fetched, out):
         (out / "dataset").mkdir()
         return {"bytes": {}}
 
-    monkeypatch.setattr(corpus, "build_corpus", build)
-    monkeypatch.setattr(corpus, "_print_sizes", lambda sizes: None)
-    corpus.prepare_corpus(out=final, sources=())
-    assert corpus.is_prepared(final)
+    monkeypatch.setattr(corpus_build, "build_corpus", build)
+    monkeypatch.setattr(corpus_build, "_print_sizes", lambda sizes: None)
+    corpus_build.prepare_corpus(out=final, sources=())
+    assert corpus_build.is_prepared(final)
 
     def crash(fetched, out):
         (out / "dataset").mkdir()
         raise KeyboardInterrupt  # a user's Ctrl-C mid-build
 
-    monkeypatch.setattr(corpus, "build_corpus", crash)
+    monkeypatch.setattr(corpus_build, "build_corpus", crash)
     with pytest.raises(KeyboardInterrupt):
-        corpus.prepare_corpus(out=final, sources=(), force=True)
-    fine = corpus.is_prepared(final) and not h.partial_outputs(tmp_path, "corpus")
+        corpus_build.prepare_corpus(out=final, sources=(), force=True)
+    fine = corpus_build.is_prepared(final) and not h.partial_outputs(tmp_path, "corpus")
     h.record("fault", "builder crash in prepare", "ok" if fine else "corrupted")
     assert fine
     shutil.rmtree(final)

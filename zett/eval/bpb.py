@@ -37,8 +37,9 @@ from typing import Any
 
 from zett.assets import resolve_model_dir
 from zett.atomic import atomic_write_text
+from zett.data.budget import truncate_to_bytes
 from zett.errors import ZettError
-from zett.eval.texts import heldout_texts, load_texts_file, truncate_to_bytes
+from zett.eval.texts import heldout_texts, load_texts_file
 
 DEFAULT_CHUNK_TOKENS = 511
 AUTO = "auto"  # `start_id` sentinel: choose the starter with `context_start_id`

@@ -1,8 +1,9 @@
 """Held-out evaluation texts, per language (and `code`).
 
-The real ones come from the prepared corpus (`zett.data.corpus.load_corpus()`, split
-`test`), capped at `max_bytes` UTF-8 bytes per language so every method is scored on
-exactly the same bytes. Tests instead use `local_texts()`: real English prose and real
+The real ones come from the prepared corpus (`heldout_texts`: split `test` for `zett eval`,
+`valid` for the trainer's in-loop eval), capped at `max_bytes` UTF-8 bytes per language
+(`zett.data.budget.truncate_to_bytes`) so every method is scored on exactly the same
+bytes. Tests instead use `local_texts()`: real English prose and real
 Python code already on disk (the standard library's docstrings and source), so they stay
 hermetic and still see natural text rather than random strings.
 """
@@ -14,6 +15,7 @@ import json
 import sysconfig
 from pathlib import Path
 
+from zett.data.budget import truncate_to_bytes
 from zett.errors import ZettError
 
 # Standard-library modules read by `local_texts`: prose-rich docstrings, plain Python.
@@ -32,43 +34,19 @@ _STDLIB_MODULES = (
 _MIN_DOCSTRING_CHARS = 200
 
 
-def truncate_to_bytes(texts: list[str], max_bytes: int) -> list[str]:
-    """The longest prefix of `texts` holding at most `max_bytes` UTF-8 bytes in total.
-
-    Whole texts are kept in order; the one that crosses the limit is cut on a character
-    boundary (never inside a multi-byte character); empty texts are dropped.
-    """
-    if max_bytes < 1:
-        raise ZettError(f"max_bytes must be >= 1, got {max_bytes}")
-    out: list[str] = []
-    left = max_bytes
-    for text in texts:
-        data = text.encode("utf-8")
-        if not data:
-            continue
-        if len(data) <= left:
-            out.append(text)
-            left -= len(data)
-        else:
-            cut = data[:left].decode("utf-8", errors="ignore")
-            if cut:
-                out.append(cut)
-            left = 0
-        if left == 0:
-            break
-    return out
-
-
 def heldout_texts(
-    split: str = "test", langs: list[str] | None = None, max_bytes: int = 50_000
+    split: str = "test",
+    langs: list[str] | None = None,
+    max_bytes: int = 50_000,
+    corpus: str | Path = "default",
 ) -> dict[str, list[str]]:
-    """`{lang: texts}` from the prepared corpus's `split`, ≤ `max_bytes` bytes per language.
+    """`{lang: texts}` from `corpus`'s `split`, ≤ `max_bytes` bytes per language.
 
     The selection per language is `zett.data.corpus.texts_for` -- whole documents (rows of
-    one `doc_id` joined back) in stored order, the last cut on a character boundary -- the
-    same texts the trainer's in-loop eval scores, so its curves and `zett eval` agree.
-    Languages default to all in the split, sorted. Raises `ZettError` naming
-    `zett prepare corpus` when the corpus is not built.
+    one `doc_id` joined back) in stored order, the last cut on a character boundary. Both
+    `zett eval` (split `test`) and the trainer's in-loop eval (`zett.train.evaluate`, split
+    `valid`) take their texts from here. Languages default to all in the split, sorted.
+    Raises `ZettError` naming `zett prepare corpus` when the corpus is not built.
     """
     if max_bytes < 1:
         raise ZettError(f"max_bytes must be >= 1, got {max_bytes}")
@@ -80,12 +58,12 @@ def heldout_texts(
             "run `zett prepare corpus` or pass --texts FILE"
         ) from e
     try:
-        corpus = load_corpus()
+        ds = load_corpus(corpus)
     except ZettError as e:
         raise ZettError(f"no prepared corpus ({e}); run `zett prepare corpus` first") from e
-    if split not in corpus:
-        raise ZettError(f"corpus has no split {split!r}; choose one of {sorted(corpus)}")
-    available = sorted(set(corpus[split]["lang"]))
+    if split not in ds:
+        raise ZettError(f"corpus has no split {split!r}; choose one of {sorted(ds)}")
+    available = sorted(set(ds[split]["lang"]))
     wanted = available if not langs else list(langs)
     missing = [lang for lang in wanted if lang not in available]
     if missing:
@@ -93,7 +71,7 @@ def heldout_texts(
             f"corpus split {split!r} has no texts for {', '.join(missing)}; "
             f"choose from {', '.join(available)}"
         )
-    return {lang: texts_for(split, lang, max_bytes, corpus=corpus) for lang in wanted}
+    return {lang: texts_for(split, lang, max_bytes, corpus=ds) for lang in wanted}
 
 
 def load_texts_file(path: str | Path) -> dict[str, list[str]]:

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from zett import assets
-from zett.data.corpus import load_corpus, texts_for
 from zett.eval.bpb import chunk_token_ids
+from zett.eval.texts import heldout_texts
 from zett.hypernet.model import Hypernet
 from zett.hypernet.predict import predict_vocab
 from zett.tokenizers.decompose import decompose
@@ -144,13 +144,6 @@ class HeldoutEvaluator:
         return out
 
 
-def heldout_by_lang(corpus: str, langs: list[str], max_bytes: int, split: str = "valid"):
-    """{lang: texts} of the corpus split (every language when `langs` is empty)."""
-    ds = load_corpus(corpus)
-    langs = langs or sorted(set(ds[split]["lang"]))
-    return {lang: texts_for(split, lang, max_bytes, corpus=ds) for lang in langs}
-
-
 def make_target(
     name: str,
     tokenizer,
@@ -180,7 +173,9 @@ def make_target(
 def build_evaluator(trainer) -> HeldoutEvaluator:
     """The in-loop evaluator of a `zett.train.loop.Trainer`: its eval tokenizers + original."""
     cfg, bundle = trainer.cfg, trainer.bundle
-    texts = heldout_by_lang(cfg.data.corpus, cfg.eval.langs, cfg.train.eval_bytes)
+    texts = heldout_texts(
+        split="valid", langs=cfg.eval.langs, max_bytes=cfg.train.eval_bytes, corpus=cfg.data.corpus
+    )
     chunk = cfg.eval.chunk_tokens
     targets = [
         make_target(
