@@ -24,6 +24,7 @@ results/ablations/ so an interrupted sweep picks up where it stopped.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -182,13 +183,14 @@ def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_o
         workdir=str(ROOT / "outputs" / "zero_shot"), max_bytes=zero_shot.MAX_BYTES,
         langs=zero_shot.LANGS,
     )  # fmt: skip
-    need = [t for t in targets if not zero_shot.cell_path(t, "hypernet", args).is_file()]
+    texts = zero_shot.held_out_texts()
+    cells = {t: zero_shot.cell_path(t, "hypernet", texts, args) for t in targets}
+    need = [t for t, c in cells.items() if c is None or not c.is_file()]
     if need and cached_only:
         print(f"skipping {name}: no cached zero-shot cells for {', '.join(need)}", file=sys.stderr)
         return []
     if need and not (hypernet / "hypernet.json").is_file():
         train_until(cfg, cfg.train.steps)
-    texts = zero_shot.held_out_texts() if need else {}
     rows = []
     for label in targets:
         target = zero_shot.target_for(label, Path(args.workdir)) if label in need else label
@@ -201,16 +203,19 @@ def tabulate_zero_shot(rows: list[dict], out_prefix: Path) -> str:
     """Mean test-split bpb per target (rows) and variant (columns), FVT from the main table."""
     from zett.atomic import atomic_write_text
 
-    fvt_dir = out_prefix.parent / "zero_shot" / "cells"
+    main_table = out_prefix.parent / "zero_shot.csv"  # FVT's cells: the main zero-shot table
+    fvt_bpb: dict[str, float] = {}
+    if main_table.is_file():
+        with main_table.open(newline="") as f:
+            for r in csv.DictReader(f):
+                if r["method"] == "fvt" and r["lang"] == "mean":
+                    fvt_bpb[r["target"]] = float(r["bpb"])
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     targets = list(dict.fromkeys(r["target"] for r in rows))
     mean = {(r["variant"], r["target"]): r["bpb"] for r in rows if r["lang"] == "mean"}
     lines = ["| target | fvt | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 2)]
     for t in targets:
-        fvt_cell = fvt_dir / f"{t}-fvt.json"
-        fvt = next(
-            (r["bpb"] for r in json.loads(fvt_cell.read_text()) if r["lang"] == "mean"), None
-        ) if fvt_cell.is_file() else None  # fmt: skip
+        fvt = fvt_bpb.get(t)
         cells = [f"{mean[(v, t)]:.3f}" if (v, t) in mean else "–" for v in variants]
         lines.append(
             f"| {t} | {'–' if fvt is None else f'{fvt:.3f}'} | " + " | ".join(cells) + " |"

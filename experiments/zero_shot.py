@@ -7,7 +7,9 @@
 For each target tokenizer and method it exports the transferred model (HF checkpoint), loads
 it with transformers and scores bits per byte + tokens per byte per language on the corpus
 test split (the bits-per-byte protocol of zett/eval/bpb.py, fp32). Each (target, method) cell is cached as JSON under
-results/zero_shot/cells/ so an interrupted run resumes and new methods can be added later.
+results/zero_shot/cells/, its file name a digest of every input (base model and target
+tokenizer file contents, the scored texts, method, hypernet weights: `cell_inputs`), so an
+interrupted run resumes, new methods can be added later, and a changed input is recomputed.
 Writes results/zero_shot.csv, results/zero_shot.md and results/zero_shot.png.
 
 Targets: ../shared/tokenizers (llama2, llama3, qwen3, gpt35turbo) when present, plus
@@ -26,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from experiments.cells import cell_file, digest, file_digest  # noqa: E402
 
 SHARED = ["llama2", "llama3", "qwen3", "gpt35turbo"]
 LOCAL = {"local-de-16k": ["de"], "local-code-16k": ["python", "c", "javascript"]}
@@ -57,32 +61,55 @@ def held_out_texts(langs: list[str] = LANGS, max_bytes: int = MAX_BYTES) -> dict
     return {lang: texts_for("test", lang, max_bytes) for lang in langs}
 
 
-def cell_path(label: str, method: str, args) -> Path:
-    """Where a (target, method) cell is cached. The key names everything the numbers depend
-    on: a hypernet cell carries the weights' hash, and non-default --langs/--max-bytes a
-    suffix, so a cached cell is never shown for other inputs."""
-    name = f"{label}-{method}"
+def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> dict | None:
+    """Everything a (target, method) cell's numbers depend on (experiments/cells.py): the
+    base model's and the target tokenizer's file contents, the scored texts, the method
+    and, for hypernet rows, the weights. None when the target tokenizer is not here (a
+    local one not trained yet in --cached-only mode: its cells cannot be looked up)."""
+    from zett import assets
+
+    base_dir = assets.resolve_model_dir(args.base)
+    inputs: dict = {
+        "method": method,
+        "base": _digest_once(base_dir / "model.safetensors"),
+        "base_config": file_digest(base_dir / "config.json"),
+        "texts": digest(texts),
+    }
+    if method != "original":
+        tok = Path(args.workdir) / "tokenizers" / label if label in LOCAL else label
+        if not assets.has_tokenizer(tok):
+            return None
+        inputs["target"] = file_digest(assets.find_tokenizer(tok))
     if method == "hypernet":
-        digest = weights_hash(Path(args.hypernet))
-        name = f"{label}-{args.label}" + (f"-{digest}" if digest else "")
-    if args.max_bytes != MAX_BYTES or list(args.langs) != LANGS:
-        name += f"-{args.max_bytes}-{'_'.join(args.langs)}"
-    return Path(args.results) / "zero_shot" / "cells" / f"{name}.json"
+        inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
+    return inputs
 
 
-def weights_hash(hypernet_dir: Path) -> str | None:
-    """First 10 hex digits of the weights' sha256; None when the weights are not here (an
-    ablation variant's run that was not kept: its cells can only be read as cached)."""
-    import hashlib
+_DIGESTS: dict[Path, str] = {}
 
-    path = hypernet_dir / "hypernet.safetensors"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else None
+
+def _digest_once(path: Path) -> str:
+    """file_digest of a large file, computed once per process (the base model's weights)."""
+    if path not in _DIGESTS:
+        _DIGESTS[path] = file_digest(path)
+    return _DIGESTS[path]
+
+
+def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Path | None:
+    """Where a (target, method) cell is cached: its name carries a digest of its inputs, so
+    a cached cell is never shown for another base, tokenizer, text or hypernet."""
+    inputs = cell_inputs(label, method, texts, args)
+    if inputs is None:
+        return None
+    name = args.label if method == "hypernet" else method
+    return cell_file(Path(args.results) / "zero_shot" / "cells", label, name, inputs)
 
 
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     from zett.eval.compare import compare_methods
 
-    cell = cell_path(label, method, args)
+    cell = cell_path(label, method, texts, args)
+    assert cell is not None  # the target was resolved (trained) before
     if cell.is_file() and not args.force:
         return json.loads(cell.read_text())
     rows = compare_methods(
@@ -139,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             if method == "hypernet" and not (Path(a.hypernet) / "hypernet.json").is_file():
                 print(f"skip hypernet: no {a.hypernet}/hypernet.json", flush=True)
                 continue
-            if a.cached_only and not cell_path(label, method, a).is_file():
-                continue
+            if a.cached_only:
+                cached = cell_path(label, method, texts, a)
+                if cached is None or not cached.is_file():
+                    continue
             print(
                 f"[zero_shot] {label} × {a.label if method == 'hypernet' else method}", flush=True
             )

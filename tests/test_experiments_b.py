@@ -140,3 +140,34 @@ def test_cells_are_keyed_by_content_of_every_input(tmp_path):
         "fvt", argparse.Namespace(**{**common, "hypernet": str(tmp_path / "b")})
     )
     assert fvt_a == fvt_b  # a baseline's cell does not depend on the hypernet
+
+
+def test_zero_shot_cells_are_keyed_by_base_target_texts_and_weights(tmp_path):
+    """zero_shot.py: a baseline cell changes with the target tokenizer's content and the
+    scored texts (not only with its name); a hypernet cell also with the weights."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import zero_shot
+
+    from zett.testing import make_tiny_llama, make_tokenizer
+
+    base = make_tiny_llama(tmp_path / "base")
+    make_tokenizer(tmp_path / "t1", vocab_size=300)
+    make_tokenizer(tmp_path / "t2", vocab_size=320)
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "hypernet.safetensors").write_bytes(b"w1")
+    texts = {"en": ["some text"]}
+
+    def cell(target, method="fvt", texts=texts, weights=None):
+        if weights is not None:
+            (tmp_path / "h" / "hypernet.safetensors").write_bytes(weights)
+        args = argparse.Namespace(base=str(base), results=str(tmp_path), label="hn",
+                                  hypernet=str(tmp_path / "h"), workdir=str(tmp_path / "w"))  # fmt: skip
+        return zero_shot.cell_path(str(tmp_path / target), method, texts, args)
+
+    assert cell("t1") == cell("t1") and cell("t1") != cell("t2")
+    assert cell("t1", texts={"en": ["other text"]}) != cell("t1")
+    assert cell("t1", "hypernet") != cell("t1", "hypernet", weights=b"w2")
+    assert cell("t1", weights=b"w3") == cell("t1", weights=b"w1")  # baselines ignore weights
+    assert cell("missing-tokenizer") is None
