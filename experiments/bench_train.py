@@ -3,9 +3,10 @@
 The hypernet's overhead is what it adds to a step that has to run the frozen LM anyway
 (forward + backward to the embeddings). Goal: ratio ≤ 1.3.
 
-    python experiments/bench_train.py [--quick]        # prints JSON
+    python experiments/bench_train.py [--quick] [--config configs/X.yaml]   # prints JSON
 
-Uses real SmolLM2 (`zett prepare smollm2`) and the real step-0 batch of configs/smollm2_cpu_compose.yaml
+Uses real SmolLM2 (`zett prepare smollm2`) and the real step-0 batch of the config (default
+configs/smollm2_cpu_long.yaml, the CPU recipe of the default hypernet's LM stage)
 (sampled tokenizer, decompositions through SmolLM2's tokenizer, compose rows), built before
 timing, so the timing measures compute only, not data loading. Also times the same step
 without the short/long row split, for the ratio the split buys.
@@ -52,14 +53,17 @@ def _real_batch(cfg, bundle) -> dict:
     return batch
 
 
-def run(quick: bool = False) -> dict:
+CONFIG = ROOT / "configs" / "smollm2_cpu_long.yaml"
+
+
+def run(quick: bool = False, config: Path = CONFIG) -> dict:
     from zett.config import load_config
     from zett.hypernet.model import build_hypernet, init_hypernet
     from zett.train import step as step_lib
     from zett.train.loop import base_heads, load_base
     from zett.train.losses import causal_lm_loss
 
-    cfg = load_config(ROOT / "configs" / "smollm2_cpu_compose.yaml")
+    cfg = load_config(config)
     bundle = load_base(cfg)
     frozen, module = bundle.frozen, bundle.loaded.module
     batch = _real_batch(cfg, bundle)
@@ -104,6 +108,9 @@ def run(quick: bool = False) -> dict:
     reps = 2 if quick else 5
     lm_s = _time(lambda: lm_only(emb_in), reps)
     out = {
+        "config": str(Path(config).resolve().relative_to(ROOT))
+        if Path(config).resolve().is_relative_to(ROOT)
+        else str(config),
         "device": jax.devices()[0].device_kind,
         "batch": f"{b}x{t} tokens, {n} vocab rows x {p} pieces "
         f"(short rows: {dc.short_rows} x {dc.short_pieces}), compose rows: "
@@ -126,4 +133,6 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    argv = sys.argv[1:]
+    config = Path(argv[argv.index("--config") + 1]) if "--config" in argv else CONFIG
+    print(json.dumps(run(quick="--quick" in argv, config=config), indent=2))
