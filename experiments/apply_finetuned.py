@@ -73,7 +73,7 @@ def graft_body(transferred: Path, finetuned: Path, out: Path) -> Path:
 
 def finetune(args, corpus="default") -> Path:
     """Full fine-tuning of the base on `--ft-lang` (reused when already in --workdir)."""
-    from zett.nshot import nshot
+    from zett.train.nshot import nshot
 
     out = Path(args.workdir) / f"finetuned-{args.ft_lang}-{args.ft_steps}"
     if (out / "config.json").is_file():
@@ -89,7 +89,7 @@ def finetune(args, corpus="default") -> Path:
 def models_to_score(args, ft: Path, target: str) -> dict[str, Path]:
     """Export every model of the comparison; returns {row label: HF dir}."""
     from zett.assets import target_name
-    from zett.eval.compare import export_method
+    from zett.compare import export_method
     from zett.transfer import run as transfer_run
 
     work, t = Path(args.workdir), target_name(target)
@@ -141,8 +141,8 @@ def table(rows: list[dict], langs: list[str]) -> str:
 
 def run(args, target: str, corpus="default") -> str:
     from zett.atomic import atomic_write_text
+    from zett.compare import write_csv
     from zett.data.corpus import texts_for
-    from zett.eval.compare import write_csv
 
     ft = finetune(args, corpus)
     models = models_to_score(args, ft, target)

@@ -144,7 +144,7 @@ def table(rows: list[dict]) -> str:
 
 def write_outputs(rows: list[dict], out: Path, name: str) -> str:
     from zett.atomic import atomic_write_text
-    from zett.eval.compare import write_csv
+    from zett.compare import write_csv
     from zett.eval.plots import grouped_bar_chart
 
     write_csv(rows, out / f"{name}.csv")

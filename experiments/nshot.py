@@ -78,8 +78,8 @@ def local_target(workdir: Path, corpus="default") -> Path:
 
 def run_method(method: str, target: str, args, corpus="default") -> list[dict]:
     """Export `method`'s transfer, train it with `zett nshot`; return its eval log rows."""
-    from zett.eval.compare import export_method
-    from zett.nshot import nshot
+    from zett.compare import export_method
+    from zett.train.nshot import nshot
 
     work = Path(args.workdir)
     export = export_method(method, args.base, target, work / f"{method}-zero", args.hypernet)
@@ -146,7 +146,7 @@ def table(logs: dict[str, list[dict]], original: dict[str, float]) -> str:
 
 def write_outputs(logs, original, out: Path, name: str, title: str) -> str:
     from zett.atomic import atomic_write_text
-    from zett.eval.compare import write_csv
+    from zett.compare import write_csv
     from zett.eval.plots import line_plot
 
     rows = [r for method, log in logs.items() for r in rows_of(method, log)]
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--eval-every", type=int, default=10)
-    p.add_argument("--lr", type=float, default=None, help="default: zett.nshot.EMBEDDING_LR")
+    p.add_argument("--lr", type=float, default=None, help="default: zett.train.nshot.EMBEDDING_LR")
     p.add_argument("--langs", nargs="*", default=["en", "python"])
     p.add_argument("--eval-bytes", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)

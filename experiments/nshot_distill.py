@@ -48,7 +48,7 @@ OBJECTIVES = ["clm", "distill"]
 
 def export_init(init: str, args) -> Path:
     """The zero-shot export of `init` (fvt / hypernet / ...) for the target, reused if there."""
-    from zett.eval.compare import export_method
+    from zett.compare import export_method
 
     out = Path(args.workdir) / f"{init}-zero"
     if (out / "zett_transfer.json").is_file() and not args.force:
@@ -60,7 +60,7 @@ def run_cell(init: str, objective: str, args, corpus="default") -> list[dict]:
     """Train the `init` export with `objective` on the CPU budget; return its eval log."""
     import torch
 
-    from zett.nshot import nshot
+    from zett.train.nshot import nshot
 
     torch.set_num_threads(args.threads)
     export = export_init(init, args)
@@ -131,7 +131,7 @@ def table(logs: dict[tuple[str, str], list[dict]], original: dict[str, float]) -
 
 def write_outputs(logs, original, out: Path, name: str, title: str) -> str:
     from zett.atomic import atomic_write_text
-    from zett.eval.compare import write_csv
+    from zett.compare import write_csv
     from zett.eval.plots import line_plot
 
     rows = []
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--lr", type=float, default=None, help="default: zett.nshot.EMBEDDING_LR")
+    p.add_argument("--lr", type=float, default=None, help="default: zett.train.nshot.EMBEDDING_LR")
     p.add_argument("--warmup", type=int, default=2, help="warm-up steps (default 2)")
     p.add_argument("--tau", type=float, default=1.0, help="distill temperature (default 1)")
     p.add_argument("--langs", nargs="*", default=["en", "python"])

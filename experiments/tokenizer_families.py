@@ -17,7 +17,7 @@ tokenizers`, or ../shared/tokenizers), plus MiniLM's WordPiece when `zett prepar
   tokens with at least one piece (neutral rows, i.e. unmatched special tokens, left out);
 - tokens/byte and bits per byte on the corpus test split (en, de, python; --max-bytes per
   language) of the model `zett baseline --method fvt` and `zett transfer` with the shipped
-  hypernet (hypernets/smollm2) export, scored by `zett.eval.compare.compare_methods` as in
+  hypernet (hypernets/smollm2) export, scored by `zett.compare.compare_methods` as in
   the zero-shot table; SmolLM2 with its own tokenizer is the reference line.
 
 Each (tokenizer, method) cell is cached as JSON under results/tokenizer_families/cells/,
@@ -134,7 +134,7 @@ def run_table(
 ) -> tuple[list[dict], str]:
     """Compute (or read cached) every cell, write `out`.csv and `out`.md; (rows, table)."""
     from zett import assets
-    from zett.eval.compare import compare_methods, write_csv
+    from zett.compare import compare_methods, write_csv
 
     base_dir = assets.resolve_model_dir(base)
     base_tok = base_dir / "tokenizer.json"

@@ -106,7 +106,7 @@ def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Pat
 
 
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
-    from zett.eval.compare import compare_methods
+    from zett.compare import compare_methods
 
     cell = cell_path(label, method, texts, args)
     assert cell is not None  # the target was resolved (trained) before
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from zett import assets
-    from zett.eval.compare import format_table, write_csv
+    from zett.compare import format_table, write_csv
     from zett.eval.plots import grouped_bar_chart
 
     if args.smoke:
@@ -196,7 +196,7 @@ def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus (what tests run)."""
     import tempfile
 
-    from zett.eval.compare import compare_methods, format_table, write_csv
+    from zett.compare import compare_methods, format_table, write_csv
     from zett.testing import make_tiny_pair, tiny_texts
 
     with tempfile.TemporaryDirectory() as tmp:

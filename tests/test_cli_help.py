@@ -54,8 +54,8 @@ def test_every_default_is_shown(command: str):
 def test_flag_choices_and_defaults_agree_with_the_heavy_modules():
     """The command dataclasses live in the light zett.config; what they restate of the heavy
     modules (baseline registry, nshot constants) must stay equal to it."""
-    from zett import nshot
     from zett.config import BASELINE_METHODS, NShotArgs
+    from zett.train import nshot
     from zett.transfer.baselines import METHODS
 
     assert sorted(BASELINE_METHODS) == sorted(METHODS)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zett import nshot
 from zett.errors import ZettError
+from zett.train import nshot
 
 LANGS = ["en", "code"]
 

@@ -1,4 +1,4 @@
-"""The PyTorch hypernet (zett/torch_hypernet.py) predicts what the Flax one does (≤ 1e-4)."""
+"""The PyTorch hypernet (zett/hypernet/torch_port.py) predicts what the Flax one does (≤ 1e-4)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from zett.config import HypernetConfig
 from zett.hypernet import io
 from zett.hypernet.model import build_hypernet, init_hypernet
-from zett.torch_hypernet import TorchHypernet
+from zett.hypernet.torch_port import TorchHypernet
 
 D, V, P, N = 16, 60, 5, 23
 

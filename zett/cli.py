@@ -9,9 +9,9 @@ the light commands never import JAX or torch. The flags of transfer, baseline, n
 bench are generated from their dataclasses in the light `zett.config` (`add_flags`; each
 command also takes `--config FILE.yaml`, overridden by its flags) and reach the command as
 that dataclass (`command_args`). Lazy: `zett.transfer.run` (JAX/Flax, for transfer and
-baseline), `zett.nshot` (the corpus and eval layers), `zett.train.loop` (JAX, orbax),
-`zett.eval.bpb`, `zett.assets`, `zett.data.corpus`, `zett.tokenizers.registry` and
-`zett.bench`.
+baseline), `zett.train.nshot` (torch; the corpus and eval layers), `zett.train.loop` (JAX,
+orbax), `zett.eval.bpb`, `zett.assets`, `zett.data.build`, `zett.data.corpus`,
+`zett.tokenizers.registry` and `zett.bench`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
     if args.what == "corpus":
         from zett.data import corpus
+        from zett.data.build import prepare_corpus
 
-        corpus.prepare_corpus(force=args.force)
+        prepare_corpus(force=args.force)
         if args.portable:
             print(f"portable copy: {corpus.write_portable(args.portable)}")
         return
@@ -98,7 +99,7 @@ def _cmd_baseline(args: argparse.Namespace) -> None:
 
 def _cmd_nshot(args: argparse.Namespace) -> None:
     cfg = command_args(NShotArgs, args)
-    from zett import nshot
+    from zett.train import nshot
 
     nshot.command(cfg)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from zett import assets
 from zett.assets import target_name
+from zett.compare import compare_methods, format_table, write_csv
 from zett.data.build import prepare_corpus
 from zett.data.corpus import load_corpus, texts_for
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
-from zett.eval.compare import compare_methods, format_table, write_csv
 from zett.eval.plots import grouped_bar_chart
 from zett.tokenizers.convert import cached_tokenizer
 

@@ -20,7 +20,6 @@ from zett.atomic import atomic_dir, atomic_write_text
 from zett.cache import COMPLETE_MARKER, is_prepared
 from zett.data.budget import truncate_to_bytes
 from zett.data.build import default_corpus_dir
-from zett.data.build import prepare_corpus as prepare_corpus  # re-exported for zett.cli
 from zett.errors import ZettError
 
 

@@ -4,6 +4,10 @@ The demo and the experiment scripts share this: for every method it writes the H
 (`zett transfer` / `zett baseline`), loads it back with plain transformers, and reports bits
 per byte and tokens per byte per language under the same protocol as the original model.
 Rows are flat dicts so they go straight into CSV and README tables.
+
+A driver, not part of the eval layer: it runs transfers (`zett.transfer.run`) and scores
+them (`zett.eval.bpb`), so it sits above both, beside `zett.demo` (which imports it, hence
+zett/ and not experiments/); `zett.eval` itself imports nothing of transfer.
 """
 
 from __future__ import annotations

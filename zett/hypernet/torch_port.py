@@ -1,6 +1,6 @@
 """PyTorch inference of a trained zett hypernetwork (no JAX needed).
 
-    from zett.torch_hypernet import TorchHypernet
+    from zett.hypernet.torch_port import TorchHypernet
     hn = TorchHypernet.from_dir("hypernets/smollm2")
     e_in, e_out, bias = hn(piece_ids, piece_lengths, base_in)   # torch tensors
 
@@ -9,6 +9,8 @@ re-implements `zett.hypernet.model.Hypernet.__call__` op for op (pre-LN encoder,
 attention layout `[hidden, heads, head_dim]`, tanh-GELU, LayerNorm eps 1e-6), so the
 predictions match the Flax module (tests/test_torch_hypernet.py: ≤ 1e-4). Decomposition
 itself is NumPy (`zett.tokenizers.decompose`), so a whole transfer can run without JAX.
+It lives beside the Flax module it mirrors; `zett/hypernet/__init__.py` imports nothing,
+so importing this module loads torch only, never JAX or Flax.
 """
 
 from __future__ import annotations
