@@ -8,6 +8,9 @@
 4. load the hypernet export with transformers and generate a sentence;
 5. print bits per byte (original / hypernet / FVT / lexical) and tokens per byte per
    language, and write results/demo.csv + results/demo_bpb.png.
+
+Its settings are `DemoArgs`, declared like every command's (`zett.config.knob`): the flags
+and `--config FILE.yaml` come from `add_flags`, the values from `command_args`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zett import assets
 from zett.assets import target_name
 from zett.compare import compare_methods, format_table, write_csv
+from zett.config import add_flags, command_args, knob
 from zett.data.build import prepare_corpus
 from zett.data.corpus import load_corpus, texts_for
 from zett.errors import USER_ERROR_EXIT_CODE, ZettError
@@ -30,6 +35,19 @@ from zett.tokenizers.convert import cached_tokenizer
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HYPERNET = ROOT / "hypernets" / "smollm2"
 LANGS = ["en", "de", "ru", "python"]
+
+
+@dataclass
+class DemoArgs:
+    """`python -m zett.demo` (`make demo`)."""
+
+    hypernet: str = knob(
+        str(DEFAULT_HYPERNET), "trained hypernet dir (without hypernet.json: baselines only)"
+    )
+    target: str | None = knob(None, "target tokenizer (default: llama2 if shared, else local)")
+    max_bytes: int = knob(4000, "test bytes per language")
+    workdir: str = knob("outputs/demo", "exports and the local target tokenizer go here")
+    results: str = knob("results", "directory for demo.csv and demo_bpb.png")
 
 
 def local_target(workdir: Path) -> Path:
@@ -63,23 +81,24 @@ def _named_tokenizer(name: str) -> Path | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's flags, generated from `DemoArgs` (plus `--config FILE.yaml`)."""
     p = argparse.ArgumentParser(prog="python -m zett.demo", description=__doc__)
-    p.add_argument("--hypernet", default=str(DEFAULT_HYPERNET))
-    p.add_argument("--target", help="target tokenizer (default: llama2 if shared, else local)")
-    p.add_argument("--max-bytes", type=int, default=4000, help="test bytes per language")
-    p.add_argument("--workdir", default="outputs/demo")
-    p.add_argument("--results", default="results")
-    args = p.parse_args(argv)
+    add_flags(p, DemoArgs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        run(args)
+        run(command_args(DemoArgs, args))
     except ZettError as e:
         print(f"error: {e}", file=sys.stderr)
         return USER_ERROR_EXIT_CODE
     return 0
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: DemoArgs) -> None:
     t_start = time.perf_counter()
     workdir, results = Path(args.workdir), Path(args.results)
     workdir.mkdir(parents=True, exist_ok=True)
