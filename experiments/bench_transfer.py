@@ -32,8 +32,7 @@ def run(quick: bool = False) -> dict:
     import jax
 
     from zett.config import load_config
-    from zett.hypernet.io import embedding_fingerprint, save_hypernet
-    from zett.hypernet.model import build_hypernet, init_hypernet
+    from zett.hypernet.io import save_untrained
     from zett.models.load import get_embeddings
     from zett.transfer.baselines import METHODS, build_inputs
     from zett.transfer.export import export_transferred
@@ -47,11 +46,11 @@ def run(quick: bool = False) -> dict:
     cfg = load_config(
         Path(__file__).resolve().parents[1] / "configs" / "smollm2_cpu_compose.yaml"
     ).hypernet
-    hn = build_hypernet(cfg, base_in.shape[1], loaded.hf_config.num_attention_heads)
-    params = init_hypernet(hn, jax.random.key(0), base_in)
     work = Path(tempfile.mkdtemp(prefix="bench_transfer_"))
-    meta = {"base_fingerprint": embedding_fingerprint(base_in), "base_model": "smollm2"}
-    hn_dir = save_hypernet(work / "hypernet", params, cfg, hn.dims, meta)
+    heads = loaded.hf_config.num_attention_heads
+    hn_dir = save_untrained(
+        work / "hypernet", cfg, base_in, None, heads, "smollm2", dtype="bfloat16"
+    )
 
     t0 = time.perf_counter()
     inputs = build_inputs(loaded, base_tok, target_tok, {"hypernet": str(hn_dir)})

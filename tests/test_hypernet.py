@@ -10,7 +10,7 @@ import pytest
 from zett.config import HypernetConfig
 from zett.errors import ZettError
 from zett.hypernet import io
-from zett.hypernet.model import build_hypernet, init_hypernet
+from zett.hypernet.model import build_hypernet, init_hypernet, untrained_hypernet
 
 D, V, P = 16, 50, 4
 
@@ -103,6 +103,29 @@ def test_io_roundtrip_and_fingerprint_guard(tmp_path):
         io.load_hypernet(out)
     with pytest.raises(ZettError, match="not a hypernet"):
         io.load_hypernet(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("perturb", [0.0, 0.3])
+def test_save_untrained_loads_as_built(tmp_path, perturb):
+    """`save_untrained` writes what `untrained_hypernet` builds (plus, with `perturb`, a
+    non-zero input head), with the base's fingerprint, readable by `load_hypernet`."""
+    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=P)
+    base_in = jax.random.normal(jax.random.PRNGKey(0), (V, D))
+    out = io.save_untrained(tmp_path / "h", cfg, base_in, None, 2, "b", perturb=perturb)
+    model, params, meta = io.load_hypernet(out)
+    built, fresh = untrained_hypernet(cfg, base_in, None, 2)
+    assert model.dims == built.dims and meta["base_model"] == "b"
+    io.check_base(meta, io.embedding_fingerprint(base_in), out)
+    io.check_params(model, params, base_in, None, out)
+    ids, lengths, logp = _inputs()
+    pred, _, _ = model.apply({"params": params}, ids, lengths, base_in, None, logp)
+    fvt = _fvt(base_in, ids, lengths)
+    if perturb:
+        assert np.abs(np.asarray(pred) - fvt).max() > 1e-3
+    else:
+        for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(params)):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(pred, fvt, atol=1e-5)
 
 
 @pytest.mark.parametrize("untied_base", [False, True])

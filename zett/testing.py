@@ -42,15 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jax
-
 from zett.cli import main as cli_main
 from zett.config import HypernetConfig, load_config
 from zett.errors import ZettError
 from zett.eval.texts import local_texts
 from zett.hypernet import io as hypernet_io
-from zett.hypernet.io import embedding_fingerprint, load_hypernet
-from zett.hypernet.model import build_hypernet, init_hypernet
+from zett.hypernet.io import load_hypernet
 from zett.models.load import get_embeddings, load_model
 from zett.tokenizers.convert import train_tokenizer
 
@@ -223,12 +220,9 @@ def make_hypernet(base_dir: Path, out: Path, fingerprint: str | None = None) -> 
     loaded = load_model(base_dir)
     base_in = get_embeddings(loaded, loaded.params)[0]
     cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
-    model = build_hypernet(cfg, base_in.shape[1], 4)
-    params = init_hypernet(model, jax.random.key(0), base_in)
-    kernel = params["out_in"]["kernel"]
-    params["out_in"]["kernel"] = 0.3 * jax.random.normal(jax.random.key(1), kernel.shape)
-    meta = {"base_fingerprint": fingerprint or embedding_fingerprint(base_in), "base_model": "t"}
-    return hypernet_io.save_hypernet(out, params, cfg, model.dims, meta, dtype="float32")
+    return hypernet_io.save_untrained(
+        out, cfg, base_in, None, 4, "t", fingerprint=fingerprint, perturb=0.3
+    )
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -269,11 +263,8 @@ def build_tiny_assets(root: Path) -> TinyAssets:
     cfg = load_config(CONFIGS / "tiny.yaml")
     loaded = load_model(llama)
     base_in, base_out, _ = get_embeddings(loaded, loaded.params)
-    module = build_hypernet(cfg.hypernet, int(base_in.shape[1]), 4)
-    params = init_hypernet(module, jax.random.PRNGKey(0), base_in, base_out)
-    meta = {"base_fingerprint": embedding_fingerprint(base_in), "base_model": str(llama)}
-    hypernet = hypernet_io.save_hypernet(
-        root / "hypernet", params, cfg.hypernet, module.dims, meta, dtype="float32"
+    hypernet = hypernet_io.save_untrained(
+        root / "hypernet", cfg.hypernet, base_in, base_out, 4, str(llama)
     )
     return TinyAssets(root, llama, corpus, hypernet)
 

@@ -25,7 +25,7 @@ import numpy as np
 from zett.atomic import atomic_dir
 from zett.config import HypernetConfig, apply_dict
 from zett.errors import ZettError
-from zett.hypernet.model import Hypernet, HypernetDims, init_hypernet
+from zett.hypernet.model import Hypernet, HypernetDims, init_hypernet, untrained_hypernet
 
 WEIGHTS = "hypernet.safetensors"
 META = "hypernet.json"
@@ -91,6 +91,37 @@ def save_hypernet(
         save_file(flat, str(tmp / WEIGHTS))
         (tmp / META).write_text(json.dumps(info, indent=2, sort_keys=True))
     return Path(directory)
+
+
+def save_untrained(
+    directory: Path,
+    cfg: HypernetConfig,
+    base_in: Any,
+    base_out: Any | None,
+    base_heads: int,
+    base_model: str,
+    *,
+    fingerprint: str | None = None,
+    perturb: float = 0.0,
+    dtype: str = "float32",
+    overwrite: bool = False,
+) -> Path:
+    """An untrained hypernet for a base, saved as `save_hypernet` writes a trained one:
+    `untrained_hypernet` at seed 0, with `base_fingerprint` (of `base_in`, unless given)
+    and `base_model` as its meta. Zero-initialized heads predict exactly FVT; `perturb` > 0
+    replaces the input head's kernel by `perturb` × N(0, 1) (seed 1) so predictions differ
+    from FVT (tests and smoke runs)."""
+    module, params = untrained_hypernet(cfg, base_in, base_out, base_heads)
+    if perturb:
+        kernel = params["out_in"]["kernel"]
+        params["out_in"]["kernel"] = perturb * jax.random.normal(
+            jax.random.PRNGKey(1), kernel.shape
+        )
+    meta = {
+        "base_fingerprint": fingerprint or embedding_fingerprint(base_in),
+        "base_model": base_model,
+    }
+    return save_hypernet(directory, params, cfg, module.dims, meta, dtype, overwrite)
 
 
 def read_hypernet(directory: Path) -> tuple[dict[str, np.ndarray], dict]:

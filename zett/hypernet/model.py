@@ -251,3 +251,17 @@ def init_hypernet(
     logp = jnp.zeros((n_tokens,), jnp.float32)
     variables = model.init(rng, ids, lengths, base_in, base_out, logp, None)
     return nn.meta.unbox(variables["params"])
+
+
+def untrained_hypernet(
+    cfg: HypernetConfig,
+    base_in: jax.Array,
+    base_out: jax.Array | None,
+    base_heads: int,
+    seed: int = 0,
+    bf16: bool = False,
+) -> tuple[Hypernet, dict]:
+    """(module, params) of a fresh hypernet for a base with frozen tables `base_in` /
+    `base_out` [V, D] (None: tied): sized by `resolve_dims`, initialized from `seed`."""
+    module = build_hypernet(cfg, int(base_in.shape[1]), base_heads, bf16=bf16)
+    return module, init_hypernet(module, jax.random.PRNGKey(seed), base_in, base_out)

@@ -41,7 +41,7 @@ from zett.data.pipeline import BatchIterator
 from zett.errors import ZettError
 from zett.hypernet import io as hypernet_io
 from zett.hypernet.io import embedding_fingerprint
-from zett.hypernet.model import build_hypernet, init_hypernet, rescaler_stats
+from zett.hypernet.model import rescaler_stats, untrained_hypernet
 from zett.models.load import get_embeddings, load_model
 from zett.tokenizers.compose import compositions, sample_pieces
 from zett.tokenizers.decompose import decompose
@@ -220,17 +220,15 @@ class Trainer:
         self.mesh = sharding.make_mesh(cfg.mesh)
         self.bundle = load_base(cfg)
         self.objective = resolve_objective(cfg, self.bundle.loaded)
-        d_model = int(self.bundle.frozen.base_in.shape[1])
-        self.hypernet = build_hypernet(
-            cfg.hypernet, d_model, base_heads(self.bundle.loaded), bf16=cfg.train.bf16
-        )
-        self.optimizer = step_lib.make_optimizer(cfg.train)
-        params = init_hypernet(
-            self.hypernet,
-            jax.random.PRNGKey(cfg.train.seed),
+        self.hypernet, params = untrained_hypernet(
+            cfg.hypernet,
             self.bundle.frozen.base_in,
             self.bundle.frozen.base_out,
+            base_heads(self.bundle.loaded),
+            seed=cfg.train.seed,
+            bf16=cfg.train.bf16,
         )
+        self.optimizer = step_lib.make_optimizer(cfg.train)
         self.state = step_lib.init_state(params, self.optimizer)
         # Place base and state on the mesh by the logical-axis rules (`zett.sharding`); a
         # resume restores onto these shardings, whatever mesh the checkpoint was written on.
