@@ -38,13 +38,8 @@ def evaluate_stored(hypernet_dir: Path, config: Path) -> dict:
     hypernet_io.check_base(meta, bundle.fingerprint, hypernet_dir)
     params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)  # bf16 values, exact
 
-    class _View:  # what build_evaluator reads of a Trainer
-        pass
-
-    view = _View()
-    view.cfg, view.bundle, view.hypernet = cfg, bundle, module
     t0 = time.perf_counter()
-    scores = build_evaluator(view).evaluate(params)
+    scores = build_evaluator(cfg, bundle, module).evaluate(params)
     return {
         "split": "valid",
         "langs": list(cfg.eval.langs),

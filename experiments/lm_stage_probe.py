@@ -34,18 +34,12 @@ def run(before: Path, after: Path) -> dict:
 
     cfg = load_config(CONFIG)
     bundle = load_base(cfg)
-
-    class _View:  # what build_evaluator reads of a Trainer
-        pass
-
     rows = {}
     for name, d in (("before", before), ("after", after)):
         module, params, meta = hypernet_io.load_hypernet(d)
         hypernet_io.check_base(meta, bundle.fingerprint, d)
         params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
-        view = _View()
-        view.cfg, view.bundle, view.hypernet = cfg, bundle, module
-        ev = build_evaluator(view)
+        ev = build_evaluator(cfg, bundle, module)
         target = next(t for t in ev.targets if t.name != "original")
         rows[name] = ev._embeddings(params, target)
     out = {}

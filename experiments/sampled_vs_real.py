@@ -93,11 +93,6 @@ def run(hypernets: list[str], samples: int, methods: list[str]) -> dict:
             bytes_per_token[name][lang] = round(n_bytes / max(n_tok, 1), 3)
         print(name, "bytes/token", bytes_per_token[name], flush=True)
 
-    class _View:  # what build_evaluator reads of a Trainer
-        pass
-
-    view = _View()
-    view.cfg, view.bundle = cfg, bundle
     bpb: dict[str, dict] = {}
     ev = None
     targets = None
@@ -105,9 +100,8 @@ def run(hypernets: list[str], samples: int, methods: list[str]) -> dict:
         module, params, meta = hypernet_io.load_hypernet(ROOT / d)
         hypernet_io.check_base(meta, bundle.fingerprint, d)
         params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
-        view.hypernet = module
         if ev is None:
-            ev = build_evaluator(view)
+            ev = build_evaluator(cfg, bundle, module)
             targets = [t for t in ev.targets if t.name != "original"]
             for name, tok in toks[1:]:
                 targets.append(

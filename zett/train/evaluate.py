@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zett import assets
+from zett.config import Config
 from zett.eval.bpb import chunk_token_ids
 from zett.eval.texts import heldout_texts
 from zett.hypernet.model import Hypernet
@@ -170,9 +171,10 @@ def make_target(
     return target
 
 
-def build_evaluator(trainer) -> HeldoutEvaluator:
-    """The in-loop evaluator of a `zett.train.loop.Trainer`: its eval tokenizers + original."""
-    cfg, bundle = trainer.cfg, trainer.bundle
+def build_evaluator(cfg: Config, bundle, hypernet: Hypernet) -> HeldoutEvaluator:
+    """The in-loop evaluator of a run: `cfg.train.eval_tokenizers` + the original, scored on
+    `cfg`'s held-out texts with the frozen base of `bundle` (`zett.train.loop.load_base`)
+    and `hypernet`'s predictions. The Trainer builds it so; experiments call it directly."""
     texts = heldout_texts(
         split="valid", langs=cfg.eval.langs, max_bytes=cfg.train.eval_bytes, corpus=cfg.data.corpus
     )
@@ -204,7 +206,7 @@ def build_evaluator(trainer) -> HeldoutEvaluator:
         bundle.frozen.base_in,
         bundle.frozen.base_out,
         start,
-        trainer.hypernet,
+        hypernet,
         targets,
         cfg.eval.batch_size,
     )

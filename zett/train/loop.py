@@ -367,7 +367,7 @@ class Trainer:
 
     def evaluator(self):
         if self._evaluator is None and self.cfg.train.eval_every > 0:
-            self._evaluator = build_evaluator(self)
+            self._evaluator = build_evaluator(self.cfg, self.bundle, self.hypernet)
         return self._evaluator
 
     # -- loop ------------------------------------------------------------------------------
