@@ -40,20 +40,14 @@ def masked_lm_loss(
     return (nll * w).sum(), w.sum()
 
 
-def unit_mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
-    """Masked mean over positions, L2-normalised: [B, T, D], [B, T] → [B, D]."""
-    m = attention_mask.astype(jnp.float32)[..., None]
-    pooled = (hidden.astype(jnp.float32) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
-    return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
-
-
 def sentence_agreement_loss(
     pooled_new: jax.Array, pooled_ref: jax.Array, row_mask: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Label-free objective for sentence encoders: 1 − cos(new, reference) per text.
 
-    pooled_* [B, D] are L2-normalised sentence embeddings of the same texts under the new
-    tokenizer (predicted embeddings) and the original one (frozen reference).
+    pooled_* [B, D] are L2-normalised sentence embeddings (`zett.models.sentence_embedding`)
+    of the same texts under the new tokenizer (predicted embeddings) and the original one
+    (frozen reference).
     """
     cos = (pooled_new * jax.lax.stop_gradient(pooled_ref)).sum(-1)
     w = row_mask.astype(jnp.float32)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from zett.config import TrainConfig
+from zett.models.bert import sentence_embedding
 from zett.train import losses
 
 OBJECTIVES = ("clm", "mlm", "sentence")
@@ -305,8 +306,8 @@ def make_loss_fn(
             )
             rows = mask.max(axis=1)
             main_sum, main_n = losses.sentence_agreement_loss(
-                losses.unit_mean_pool(hidden, mask),
-                losses.unit_mean_pool(ref_hidden, batch["ref_attention_mask"]),
+                sentence_embedding(hidden, mask),
+                sentence_embedding(ref_hidden, batch["ref_attention_mask"]),
                 rows,
             )
         main = losses.safe_div(main_sum, main_n)
