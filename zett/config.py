@@ -376,13 +376,13 @@ class NShotArgs:
     output: str = knob(help="HF model directory to write")
     steps: int = knob(help="optimizer steps")
     all_weights: bool = knob(False, "train every weight (default: embeddings only)")
-    # The two numbers are zett.nshot.EMBEDDING_LR and ALL_WEIGHTS_LR (a test checks them).
+    # The two numbers are zett.train.nshot.EMBEDDING_LR and ALL_WEIGHTS_LR (a test checks them).
     lr: float | None = knob(None, "peak lr (default 0.001 embeddings only, 0.0001 all)")
     warmup: int | None = knob(None, "warm-up steps (default 10% of steps)")
     batch_size: int = knob(4, "sequences per step")
     seq_len: int = knob(128, "tokens per sequence")
     eval_every: int = knob(10, "steps between evals (0: ends only)")
-    # zett.nshot.DEFAULT_LANGS (a test checks it)
+    # zett.train.nshot.DEFAULT_LANGS (a test checks it)
     langs: list[str] = knob(
         help="corpus languages to train and evaluate on", factory=lambda: ["en", "python"]
     )
