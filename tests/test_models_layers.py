@@ -95,3 +95,14 @@ def test_masked_mean_is_plain_sentence_embedding_is_its_unit_vector():
     np.testing.assert_allclose(masked_mean(hidden, mask), [[3.0, 0.0]])
     np.testing.assert_allclose(sentence_embedding(hidden, mask), [[1.0, 0.0]])
     np.testing.assert_allclose(masked_mean(hidden, None), [[106 / 3, 100 / 3]], rtol=1e-6)
+
+
+def test_sentence_embedding_of_an_empty_row_has_a_finite_gradient():
+    """A row whose mask is all 0 pools to 0; its gradient must be 0, not NaN (it would
+    poison the whole batch's update)."""
+    hidden = jnp.array([[[3.0, 4.0], [1.0, 1.0]], [[2.0, 0.0], [5.0, 5.0]]])
+    mask = jnp.array([[1, 0], [0, 0]])
+    grad = jax.grad(lambda h: sentence_embedding(h, mask).sum())(hidden)
+    assert np.isfinite(np.asarray(grad)).all()
+    np.testing.assert_allclose(grad[1], 0.0)
+    np.testing.assert_allclose(sentence_embedding(hidden, mask)[0], [0.6, 0.8], rtol=1e-6)

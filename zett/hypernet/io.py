@@ -5,7 +5,7 @@
                                  (`embedding_fingerprint`), and how it was trained (steps,
                                  tokens, hardware, time)
 
-Both JAX (`load_hypernet`) and PyTorch (`zett.torch_hypernet`) read this format, so a
+Both JAX (`load_hypernet`) and PyTorch (`zett.hypernet.torch_port`) read this format, so a
 transfer needs neither orbax nor the training state. Weights may be stored in bfloat16
 (the default export keeps the repo copy small); they are upcast to float32 on load.
 """

@@ -69,7 +69,10 @@ def masked_mean(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Arra
 def sentence_embedding(hidden: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
     """Sentence-transformers embedding: L2-normalised masked mean `[batch, d]` (float32)."""
     pooled = masked_mean(hidden, attention_mask)
-    return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+    # max(‖x‖, 1e-12) written as sqrt(max(‖x‖², 1e-24)): the same value, but a row with no
+    # tokens (x = 0) gets a zero gradient instead of NaN (‖x‖'s derivative at 0 is 0/0).
+    sq = jnp.sum(pooled * pooled, axis=-1, keepdims=True)
+    return pooled / jnp.sqrt(jnp.maximum(sq, 1e-24))
 
 
 def roberta_position_ids(mask: jax.Array, pad_token_id: int) -> jax.Array:
