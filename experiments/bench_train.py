@@ -58,7 +58,7 @@ CONFIG = ROOT / "configs" / "smollm2_cpu_long.yaml"
 
 def run(quick: bool = False, config: Path = CONFIG) -> dict:
     from zett.config import load_config
-    from zett.hypernet.model import build_hypernet, init_hypernet
+    from zett.hypernet.model import untrained_hypernet
     from zett.train import step as step_lib
     from zett.train.loop import base_heads, load_base
     from zett.train.losses import causal_lm_loss
@@ -91,8 +91,9 @@ def run(quick: bool = False, config: Path = CONFIG) -> dict:
 
     # (b) the full training step (hypernet fwd + LM fwd/bwd + hypernet bwd + AdamW), as the
     # config runs it (short/long row split, compose term) and (c) without the split.
-    hyper = build_hypernet(cfg.hypernet, frozen.base_in.shape[1], base_heads(bundle.loaded))
-    params = init_hypernet(hyper, jax.random.PRNGKey(0), frozen.base_in)
+    hyper, params = untrained_hypernet(
+        cfg.hypernet, frozen.base_in, None, base_heads(bundle.loaded)
+    )
     opt = step_lib.make_optimizer(cfg.train)
     state = step_lib.init_state(params, opt)
     dc = cfg.data

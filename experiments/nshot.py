@@ -45,23 +45,15 @@ METHODS = ["hypernet", "fvt"]
 
 def random_hypernet(base_dir: Path, out: Path) -> Path:
     """A randomly initialised tiny hypernet for `base_dir` (smoke runs only): zero-init heads
-    give FVT-like predictions, so its output head is perturbed to make it differ."""
-    import jax
-
+    give FVT-like predictions, so its input head is perturbed to make it differ."""
     from zett.config import HypernetConfig
-    from zett.hypernet.io import embedding_fingerprint, save_hypernet
-    from zett.hypernet.model import build_hypernet, init_hypernet
+    from zett.hypernet.io import save_untrained
     from zett.models.load import get_embeddings, load_model
 
     loaded = load_model(base_dir)
     base_in = get_embeddings(loaded, loaded.params)[0]
     cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
-    model = build_hypernet(cfg, base_in.shape[1], 4)
-    params = init_hypernet(model, jax.random.key(0), base_in)
-    kernel = params["out_in"]["kernel"]
-    params["out_in"]["kernel"] = 0.05 * jax.random.normal(jax.random.key(1), kernel.shape)
-    meta = {"base_fingerprint": embedding_fingerprint(base_in), "base_model": str(base_dir)}
-    return save_hypernet(out, params, cfg, model.dims, meta, dtype="float32", overwrite=True)
+    return save_untrained(out, cfg, base_in, None, 4, str(base_dir), perturb=0.05, overwrite=True)
 
 
 def local_target(workdir: Path, corpus="default") -> Path:
