@@ -177,7 +177,7 @@ def zero_shot_variant(name: str, results_dir: Path, targets: list[str], cached_o
     hypernet = run / "hypernet"
     label = "hypernet"
     if name == "default" and not (hypernet / "hypernet.json").is_file():
-        hypernet = ROOT / "hypernets" / "smollm2"  # the committed export of this recipe
+        hypernet = ROOT / "hypernets" / "smollm2_lm200"  # the committed export of this recipe
     args = argparse.Namespace(
         base="smollm2", hypernet=str(hypernet), results=str(root), force=False, label=label,
         workdir=str(ROOT / "outputs" / "zero_shot"), max_bytes=zero_shot.MAX_BYTES,

@@ -34,7 +34,7 @@ HYPERNETS = [
     "hypernets/smollm2_compose_only",
     "hypernets/smollm2_compose_nc_lm250",
     "hypernets/smollm2_compose_lm500",
-    "hypernets/smollm2",
+    "hypernets/smollm2_lm200",
 ]
 OUT = ROOT / "results" / "sampled_vs_real"
 
