@@ -15,14 +15,26 @@ import json
 from pathlib import Path
 from typing import Any
 
+CACHED_FILE_BYTES = 16 << 20
+_FILE_DIGESTS: dict[tuple[int, int, int, int], str] = {}
+
 
 def file_digest(path: str | Path) -> str:
     """sha256 (first 16 hex digits) of a file, or of a directory's files (names + bytes,
-    sorted); "missing" when the path does not exist."""
+    sorted); "missing" when the path does not exist. A large file's digest (the base
+    weights, hashed for every cell) is computed once per process while its inode, size and
+    mtime stay the same; hashing it takes longer than the clock's tick, so an in-place
+    rewrite cannot keep its mtime."""
     path = Path(path)
     h = hashlib.sha256()
     if path.is_file():
-        h.update(path.read_bytes())
+        st = path.stat()
+        if st.st_size < CACHED_FILE_BYTES:
+            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _FILE_DIGESTS:
+            _FILE_DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return _FILE_DIGESTS[key]
     elif path.is_dir():
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
             h.update(str(f.relative_to(path)).encode() + b"\0")

@@ -71,7 +71,7 @@ def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> d
     base_dir = assets.resolve_model_dir(args.base)
     inputs: dict = {
         "method": method,
-        "base": _digest_once(base_dir / "model.safetensors"),
+        "base": file_digest(base_dir / "model.safetensors"),
         "base_config": file_digest(base_dir / "config.json"),
         "texts": digest(texts),
     }
@@ -83,16 +83,6 @@ def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> d
     if method == "hypernet":
         inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
     return inputs
-
-
-_DIGESTS: dict[Path, str] = {}
-
-
-def _digest_once(path: Path) -> str:
-    """file_digest of a large file, computed once per process (the base model's weights)."""
-    if path not in _DIGESTS:
-        _DIGESTS[path] = file_digest(path)
-    return _DIGESTS[path]
 
 
 def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Path | None:

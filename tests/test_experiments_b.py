@@ -171,3 +171,27 @@ def test_zero_shot_cells_are_keyed_by_base_target_texts_and_weights(tmp_path):
     assert cell("t1", "hypernet") != cell("t1", "hypernet", weights=b"w2")
     assert cell("t1", weights=b"w3") == cell("t1", weights=b"w1")  # baselines ignore weights
     assert cell("missing-tokenizer") is None
+
+
+def test_file_digest_follows_content_of_large_and_small_files(tmp_path):
+    """cells.file_digest caches large files by (inode, size, mtime): a rewrite with a new
+    mtime is hashed again; small files are always hashed."""
+    import os
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import cells
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * cells.CACHED_FILE_BYTES)
+    os.utime(big, ns=(1, 1))
+    first = cells.file_digest(big)
+    assert cells.file_digest(big) == first
+    big.write_bytes(b"\1" * cells.CACHED_FILE_BYTES)
+    os.utime(big, ns=(2, 2))
+    assert cells.file_digest(big) != first
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"a")
+    one = cells.file_digest(small)
+    small.write_bytes(b"b")
+    assert cells.file_digest(small) != one
+    assert cells.file_digest(tmp_path / "nope") == "missing"

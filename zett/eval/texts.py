@@ -16,6 +16,7 @@ import sysconfig
 from pathlib import Path
 
 from zett.data.budget import truncate_to_bytes
+from zett.data.corpus import load_corpus, texts_for
 from zett.errors import ZettError
 
 # Standard-library modules read by `local_texts`: prose-rich docstrings, plain Python.
@@ -50,13 +51,6 @@ def heldout_texts(
     """
     if max_bytes < 1:
         raise ZettError(f"max_bytes must be >= 1, got {max_bytes}")
-    try:  # lazy on purpose: the corpus layer is optional here (`--texts FILE` needs none)
-        from zett.data.corpus import load_corpus, texts_for
-    except ImportError as e:
-        raise ZettError(
-            "held-out texts need the corpus (zett.data.corpus is unavailable); "
-            "run `zett prepare corpus` or pass --texts FILE"
-        ) from e
     try:
         ds = load_corpus(corpus)
     except ZettError as e:

@@ -25,13 +25,16 @@ tokenizer the original library implements:
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import struct
 from collections.abc import Iterator
 from typing import Any
 
+from tqdm import tqdm
+
 from zett.errors import ZettError
-from zett.tokenizers.surface import SPIECE, bytes_to_bytelevel
+from zett.tokenizers.surface import SPIECE, byte_to_unicode, bytes_to_bytelevel
 
 # ------------------------------------------------------------------------- tiktoken ranks
 
@@ -139,8 +142,6 @@ def tiktoken_to_json(
     anywhere else (Tekken's 0-999 before its ranks) are put into the model vocabulary too:
     otherwise they would take the ids of the last ranks and shadow those tokens.
     """
-    from tqdm import tqdm
-
     vocab = {bytes_to_bytelevel(tok): rank for tok, rank in ranks.items()}
     if len(vocab) != len(ranks):
         raise ZettError("tiktoken ranks: two tokens map to one byte-level string")
@@ -473,10 +474,6 @@ def clip_to_json(merges_gz: bytes, source: str = "bpe vocab", n_merges: int = 48
     `tokenizer.json` that encodes as CLIP's SimpleTokenizer: byte-level BPE whose
     word-final symbols carry `</w>`; vocabulary = 256 bytes, the same with `</w>`, one
     token per merge (the first 48,894), then `<|startoftext|>`, `<|endoftext|>` (49,408)."""
-    import gzip
-
-    from zett.tokenizers.surface import byte_to_unicode
-
     try:
         lines = gzip.decompress(merges_gz).decode("utf-8").split("\n")
         merges = [tuple(line.split()) for line in lines[1 : n_merges + 1]]

