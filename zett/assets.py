@@ -22,6 +22,8 @@ import os
 import shutil
 from pathlib import Path
 
+from tqdm import tqdm
+
 from zett.atomic import atomic_dir, atomic_write_text
 from zett.cache import COMPLETE_MARKER, cache_dir, is_prepared
 from zett.errors import ZettError
@@ -100,8 +102,6 @@ def smollm2_gguf() -> Path:
 
 
 def _build_smollm2(out: Path) -> None:
-    from tqdm import tqdm
-
     gguf = smollm2_gguf()
     gguf_dir, gguf_name = gguf.parent, gguf.name
     with tqdm(total=4, desc="prepare smollm2", unit="stage") as bar:

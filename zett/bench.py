@@ -8,6 +8,7 @@ asserted: this machine is noisy.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -84,8 +85,6 @@ def run_benchmarks(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m zett.bench`: the flags of `zett bench` (`zett.config.BenchArgs`)."""
-    import argparse
-
     p = argparse.ArgumentParser(prog="python -m zett.bench", description=__doc__)
     add_flags(p, BenchArgs)
     try:

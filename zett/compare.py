@@ -12,6 +12,8 @@ zett/ and not experiments/); `zett.eval` itself imports nothing of transfer.
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import time
 from pathlib import Path
@@ -104,9 +106,6 @@ def format_table(rows: list[dict[str, Any]], langs: list[str]) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()

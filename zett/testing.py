@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
 from zett.cli import main as cli_main
 from zett.config import HypernetConfig, load_config
 from zett.errors import ZettError
@@ -117,8 +119,6 @@ def tiny_texts() -> dict[str, list[str]]:
 
 def make_tokenizer(path: Path, vocab_size: int = 512):
     """A byte-level BPE tokenizer with bos/eos, trained on the tiny texts."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

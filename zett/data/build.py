@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from zett.atomic import atomic_dir, atomic_write_text
 from zett.cache import COMPLETE_MARKER, cache_dir, is_prepared
 from zett.data.clean import CLEANERS, MAX_LINE_CHARS
@@ -206,7 +208,6 @@ def build_corpus(fetched: list[tuple[Source, Path, dict[str, Any]]], out: Path) 
     Returns the manifest (sources with provenance and files; bytes per language/split).
     """
     import datasets
-    from tqdm import tqdm
 
     work = [(s, root, prov, source_files(s, root)) for s, root, prov in fetched]
     rows: dict[str, dict[str, list[str]]] = {
@@ -262,8 +263,6 @@ def prepare_corpus(
     force: bool = False, sources: tuple[Source, ...] = SOURCES, out: Path | None = None
 ) -> Path:
     """Build the corpus once (rebuilt when `force` or its recipe hash changed); return its dir."""
-    from tqdm import tqdm
-
     final = Path(out) if out is not None else default_corpus_dir()
     digest = recipe_hash(sources)
     recipe_file = final / "recipe_hash"

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -521,8 +522,6 @@ class Trainer:
 
 
 def _git_commit() -> str | None:
-    import subprocess
-
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,

@@ -51,11 +51,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from zett.assets import resolve_model_dir
 from zett.atomic import atomic_dir, atomic_write_text
@@ -140,8 +143,6 @@ def training_blocks(
     token per 8 bytes and doubles until there are enough blocks (or the split runs out, in
     which case the blocks repeat).
     """
-    import random
-
     need = n_blocks * seq_len
     budget = max(need * 8 // max(len(langs), 1), 4096)
     blocks: list[list[int]] = []
@@ -167,8 +168,6 @@ def training_windows(
 ) -> list[str]:  # fmt: skip
     """`n_windows` shuffled text windows of about `seq_len` tokens of `tokenizer` (a HF fast
     tokenizer) from the train split of `langs` (module docstring, "Objective distill")."""
-    import random
-
     backend = tokenizer.backend_tokenizer
     budget = max(n_windows * seq_len * 8 // max(len(langs), 1), 4096)
     while True:
@@ -269,7 +268,6 @@ def nshot(
     `zett_transfer.json`). `max_cpu_seconds` ends training on a CPU-time budget.
     """
     import torch
-    from tqdm import tqdm
 
     if steps < 1:
         raise ZettError(f"--steps must be >= 1, got {steps}")
