@@ -265,22 +265,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def smoke(results_dir: Path) -> int:
-    import tempfile
+    from zett.testing import tiny_train_overrides, tiny_workspace
 
-    from zett.testing import make_tiny_corpus, make_tiny_llama
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, corpus = make_tiny_llama(tmp / "base"), make_tiny_corpus(tmp / "corpus")
-        common = ["--model.base", str(base), "--data.corpus", str(corpus), "--train.steps", "4",
-                  "--train.eval_every", "2", "--train.eval_tokenizers",
-                  f"[{base / 'tokenizer.json'}]", "--train.eval_bytes", "1000",
-                  "--eval.langs", "[en]", "--data.prefetch", "0"]  # fmt: skip
+    with tiny_workspace() as ws:
         results = []
         for name, extra in [("default", []), ("lw0", ["--train.lw", "0"])]:
-            run = ["--train.output_dir", str(tmp / name)]
+            overrides = [*tiny_train_overrides(ws, ws.root / name), *extra]
             config = ROOT / "configs" / "tiny.yaml"
-            results.append(run_cell(name, config, 2, tmp / "cells", [*common, *run, *extra]))
+            results.append(run_cell(name, config, 2, ws.root / "cells", overrides))
         print(tabulate(results, results_dir / "ablations_smoke"))
     return 0
 

@@ -198,21 +198,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def smoke(args) -> int:
     """Tiny random Llama, its 'fine-tune' on tiny code text, a random hypernet (tests)."""
-    import tempfile
+    from zett.testing import make_hypernet, tiny_workspace
 
-    from experiments.nshot import random_hypernet
-    from zett.testing import make_tiny_corpus, make_tiny_pair
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, target = make_tiny_pair(tmp)
-        corpus = make_tiny_corpus(tmp / "corpus")
-        args.base, args.hypernet = str(base), str(random_hypernet(base, tmp / "hypernet"))
-        args.workdir, args.ft_steps, args.ft_lr, args.ft_lang = str(tmp / "work"), 4, 1e-3, "code"
+    with tiny_workspace() as ws:
+        args.base = str(ws.base)
+        args.hypernet = str(make_hypernet(ws.base, ws.root / "hypernet", perturb=0.05))
+        args.workdir, args.ft_steps, args.ft_lr, args.ft_lang = (
+            str(ws.root / "work"),
+            4,
+            1e-3,
+            "code",
+        )
         args.batch_size, args.seq_len, args.eval_langs, args.eval_bytes = 2, 32, ["code", "en"], 800
         args.methods, args.name = ["hypernet", "fvt"], "apply_finetuned_smoke"
         args.eval_split = "valid"  # the tiny corpus's test split has no code
-        print(run(args, str(target), corpus))
+        print(run(args, str(ws.target), ws.corpus))
     return 0
 
 

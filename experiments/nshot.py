@@ -43,19 +43,6 @@ from cells import cell_file, file_digest  # noqa: E402
 METHODS = ["hypernet", "fvt"]
 
 
-def random_hypernet(base_dir: Path, out: Path) -> Path:
-    """A randomly initialised tiny hypernet for `base_dir` (smoke runs only): zero-init heads
-    give FVT-like predictions, so its input head is perturbed to make it differ."""
-    from zett.config import HypernetConfig
-    from zett.hypernet.io import save_untrained
-    from zett.models.load import get_embeddings, load_model
-
-    loaded = load_model(base_dir)
-    base_in = get_embeddings(loaded, loaded.params)[0]
-    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
-    return save_untrained(out, cfg, base_in, None, 4, str(base_dir), perturb=0.05, overwrite=True)
-
-
 def local_target(workdir: Path, corpus="default") -> Path:
     """A 16k SentencePiece-style BPE on corpus en + python text (when llama2 is not to be had)."""
     from zett.data.corpus import texts_for
@@ -209,19 +196,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus + random hypernet (what tests run)."""
-    import tempfile
+    from zett.testing import make_hypernet, tiny_workspace
 
-    from zett.testing import make_tiny_corpus, make_tiny_pair
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, target = make_tiny_pair(tmp)
-        corpus = make_tiny_corpus(tmp / "corpus")
-        args.base, args.hypernet = str(base), str(random_hypernet(base, tmp / "hypernet"))
-        args.workdir, args.steps, args.eval_every = str(tmp / "work"), 4, 2
+    with tiny_workspace() as ws:
+        args.base = str(ws.base)
+        args.hypernet = str(make_hypernet(ws.base, ws.root / "hypernet", perturb=0.05))
+        args.workdir, args.steps, args.eval_every = str(ws.root / "work"), 4, 2
         args.batch_size, args.seq_len, args.langs, args.eval_bytes = 2, 32, ["en", "code"], 600
-        logs = {m: run_method(m, str(target), args, corpus) for m in ("hypernet", "fvt")}
-        original = original_bpb(args, corpus)
+        logs = {m: run_method(m, str(ws.target), args, ws.corpus) for m in ("hypernet", "fvt")}
+        original = original_bpb(args, ws.corpus)
         print(write_outputs(logs, original, Path(args.results), "nshot_smoke", "smoke"))
     return 0
 

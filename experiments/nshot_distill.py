@@ -229,16 +229,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def smoke(args) -> int:
     """End to end on a tiny random Llama (teacher) and its FVT export to an unseen tokenizer."""
-    import tempfile
-
     from experiments.nshot import original_bpb
-    from zett.testing import make_tiny_corpus, make_tiny_pair
+    from zett.testing import tiny_workspace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, target = make_tiny_pair(tmp)
-        corpus = make_tiny_corpus(tmp / "corpus")
-        args.base, args.target, args.workdir = str(base), str(target), str(tmp / "work")
+    with tiny_workspace() as ws:
+        corpus = ws.corpus
+        args.base, args.target, args.workdir = str(ws.base), str(ws.target), str(ws.root / "work")
         args.cpu_seconds, args.max_steps, args.eval_every, args.inits = 2.0, 6, 2, ["fvt"]
         args.batch_size, args.seq_len, args.langs, args.eval_bytes = 2, 32, ["en", "code"], 600
         logs = {(i, o): run_cell(i, o, args, corpus) for i in args.inits for o in args.objectives}

@@ -310,14 +310,11 @@ def main(argv: list[str] | None = None) -> int:
 def smoke(results: Path) -> int:
     """The same table on a tiny random Llama, two tiny target tokenizers (byte-level BPE,
     WordPiece) and a random tiny hypernet: what tests run."""
-    import tempfile
-
-    from zett.testing import make_hypernet, make_tiny_pair, tiny_texts
+    from zett.testing import make_hypernet, tiny_texts, tiny_workspace
     from zett.tokenizers.convert import train_tokenizer
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, target = make_tiny_pair(tmp)
+    with tiny_workspace() as ws:
+        tmp, base, target = ws.root, ws.base, ws.target
         all_texts = tiny_texts()
         wp = tmp / "wordpiece"
         wp.mkdir()

@@ -114,24 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def smoke(out: Path) -> int:
-    import tempfile
-
     from zett.config import load_config
-    from zett.testing import make_tiny_corpus, make_tiny_llama
+    from zett.testing import tiny_train_overrides, tiny_workspace
     from zett.train.loop import Trainer
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, corpus = make_tiny_llama(tmp / "base"), make_tiny_corpus(tmp / "corpus")
-        cfg = load_config(
-            ROOT / "configs" / "tiny.yaml",
-            ["--model.base", str(base), "--data.corpus", str(corpus), "--train.steps", "4",
-             "--train.eval_every", "2", "--train.eval_tokenizers", f"[{base / 'tokenizer.json'}]",
-             "--train.eval_bytes", "2000", "--eval.langs", "[en]", "--train.output_dir",
-             str(tmp / "run"), "--data.prefetch", "0"],
-        )  # fmt: skip
-        Trainer(cfg, progress=False).run()
-        print(summarize(tmp / "run", out.with_name(out.name + "_smoke")))
+    with tiny_workspace() as ws:
+        overrides = tiny_train_overrides(ws, ws.root / "run", eval_bytes=2000)
+        Trainer(load_config(ROOT / "configs" / "tiny.yaml", overrides), progress=False).run()
+        print(summarize(ws.root / "run", out.with_name(out.name + "_smoke")))
     return 0
 
 

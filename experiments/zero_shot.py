@@ -184,16 +184,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def smoke(args) -> int:
     """End to end on a tiny random Llama + tiny corpus (what tests run)."""
-    import tempfile
-
     from zett.compare import compare_methods, format_table, write_csv
-    from zett.testing import make_tiny_pair, tiny_texts
+    from zett.testing import tiny_texts, tiny_workspace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base, target = make_tiny_pair(tmp)
+    with tiny_workspace() as ws:
         texts = {k: v[:3] for k, v in tiny_texts().items()}
-        rows = compare_methods(str(base), str(target), ["fvt", "lexical", "mean"], texts, tmp)
+        methods = ["fvt", "lexical", "mean"]
+        rows = compare_methods(str(ws.base), str(ws.target), methods, texts, ws.root)
         write_csv(rows, Path(args.results) / "zero_shot_smoke.csv")
         print(format_table(rows, sorted(texts)))
     return 0

@@ -4,7 +4,8 @@ Everything is built locally in seconds (nothing from the network, no ../shared n
 texts in several scripts (`tiny_texts`, `WORDS`), a byte-level BPE tokenizer trained on them,
 random-weight Llama / BERT Hugging Face directories, a tiny corpus (a saved DatasetDict),
 random hypernets for a base (`make_hypernet`; `build_tiny_assets` bundles a Llama, a corpus
-and an untrained hypernet), and `zett` subprocesses (`run_cli`, `kill_train_at_random`,
+and an untrained hypernet), experiments' smoke scaffolding (`tiny_workspace`,
+`tiny_train_overrides`), and `zett` subprocesses (`run_cli`, `kill_train_at_random`,
 `train_args` for configs/tiny.yaml) whose outcomes the reliability suite counts in
 `OUTCOMES` (`record`), so experiments/reliability_table.py reports what the tests saw:
 
@@ -28,6 +29,7 @@ checkout's tests and experiments, not for an installed package.
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib
 import json
 import os
@@ -35,9 +37,10 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,15 +217,53 @@ def make_tiny_bert(path: Path, mlm: bool = False, seed: int = 0) -> Path:
     return path
 
 
-def make_hypernet(base_dir: Path, out: Path, fingerprint: str | None = None) -> Path:
-    """A randomly initialised tiny hypernet whose output heads are *not* zero (so its
-    predictions differ from FVT), saved in the transfer format."""
+def make_hypernet(
+    base_dir: Path, out: Path, fingerprint: str | None = None, perturb: float = 0.3
+) -> Path:
+    """A randomly initialised tiny hypernet for `base_dir` whose input head is perturbed by
+    `perturb` (zero-init heads would predict exactly FVT), saved in the transfer format
+    (tests and experiments' smoke runs); an existing `out` is replaced."""
     loaded = load_model(base_dir)
     base_in = get_embeddings(loaded, loaded.params)[0]
     cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=4)
     return hypernet_io.save_untrained(
-        out, cfg, base_in, None, 4, "t", fingerprint=fingerprint, perturb=0.3
-    )
+        out, cfg, base_in, None, 4, str(base_dir), fingerprint=fingerprint, perturb=perturb,
+        overwrite=True,
+    )  # fmt: skip
+
+
+@dataclass
+class TinyWorkspace:
+    """What an experiment's `--smoke` run works on (`tiny_workspace`)."""
+
+    root: Path  # a temp dir, removed when the `with` block ends
+    base: Path  # tiny random Llama HF dir (root/base)
+    target: Path  # an unseen 400-token tokenizer dir (root/target)
+    corpus: Path  # tiny saved DatasetDict (root/corpus)
+
+
+@contextlib.contextmanager
+def tiny_workspace() -> Iterator[TinyWorkspace]:
+    """A temp dir with a tiny base, an unseen target tokenizer and a tiny corpus: the
+    scaffolding every experiment's `--smoke` run starts from."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base, target = make_tiny_pair(root)
+        yield TinyWorkspace(root, base, target, make_tiny_corpus(root / "corpus"))
+
+
+def tiny_train_overrides(
+    ws: TinyWorkspace, out: Path, steps: int = 4, eval_every: int = 2, eval_bytes: int = 1000
+) -> list[str]:
+    """Dotted overrides for configs/tiny.yaml: train on `ws` into `out`, evaluating every
+    `eval_every` steps on the base's own tokenizer (English, `eval_bytes` bytes)."""
+    return [
+        "--model.base", str(ws.base), "--data.corpus", str(ws.corpus),
+        "--train.output_dir", str(out), "--train.steps", str(steps),
+        "--train.eval_every", str(eval_every), "--train.eval_bytes", str(eval_bytes),
+        "--train.eval_tokenizers", f"[{ws.base / 'tokenizer.json'}]",
+        "--eval.langs", "[en]", "--data.prefetch", "0",
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- outcomes
