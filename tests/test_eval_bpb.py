@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import types
 
 import pytest
@@ -214,21 +213,18 @@ def test_truncate_to_bytes_never_splits_a_character():
 
 
 def test_heldout_texts_missing_corpus_is_a_clear_error(monkeypatch):
-    fake = types.ModuleType("zett.data.corpus")
+    from zett.eval import texts as texts_module
 
     def missing(path_or_default="default"):
         raise ZettError("~/.cache/zett/corpus is not prepared")
 
-    fake.load_corpus = missing
-    fake.texts_for = None
-    monkeypatch.setitem(sys.modules, "zett.data.corpus", fake)
+    monkeypatch.setattr(texts_module, "load_corpus", missing)
     with pytest.raises(ZettError, match="zett prepare corpus"):
         heldout_texts()
 
 
 def test_heldout_texts_from_a_saved_corpus(monkeypatch, tmp_path):
     datasets = pytest.importorskip("datasets")
-    pytest.importorskip("zett.data.corpus")
     monkeypatch.setenv("ZETT_CACHE", str(tmp_path))
     rows = {  # doc 1 is stored as two rows: they must come back as one text
         "text": ["one ", "two", "zwei drei", "four", "x" * 50],
