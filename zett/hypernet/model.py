@@ -88,15 +88,25 @@ def _dense(
 
 
 class EncoderLayer(nn.Module):
-    """Pre-LN transformer layer over the pieces of one token: [tokens, pieces, hidden]."""
+    """Pre-LN transformer layer over the pieces of one token: [tokens, pieces, hidden].
+
+    `first_only`: compute only position 0's output ([tokens, 1, hidden]), all positions still
+    serving as keys and values. The hypernet reads only position 0 after its last layer, so
+    there the other positions' queries, MLP and residuals are wasted work: with ~3 pieces a
+    token this saves about a third of a 2-layer hypernet's FLOPs, same result.
+    """
 
     dims: HypernetDims
     dtype: jnp.dtype = jnp.float32
+    first_only: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         d = self.dims
-        h = nn.LayerNorm(name="ln_attn", dtype=self.dtype)(x)
+        kv = nn.LayerNorm(name="ln_attn", dtype=self.dtype)(x)
+        if self.first_only:
+            x = x[:, :1]
+        h = kv[:, : x.shape[1]]
         attn_mask = mask[:, None, None, :]  # [tokens, 1, 1, pieces]: keys that exist
         h = nn.MultiHeadDotProductAttention(
             num_heads=d.heads,
@@ -106,7 +116,7 @@ class EncoderLayer(nn.Module):
             kernel_init=nn.with_logical_partitioning(
                 nn.initializers.lecun_normal(), ("hyper_embed", "hyper_heads")
             ),
-        )(h, h, mask=attn_mask)
+        )(h, kv, mask=attn_mask)
         x = x + h
         h = nn.LayerNorm(name="ln_mlp", dtype=self.dtype)(x)
         h = _dense(d.mlp, "mlp_in", ("hyper_embed", "hyper_mlp"))(h)
@@ -204,7 +214,8 @@ class Hypernet(nn.Module):
         # output does not depend on how many padding positions the caller passes.
         attn_mask = mask.at[:, 0].set(True)
         for i in range(d.layers):
-            x = EncoderLayer(d, self.dtype, name=f"layer_{i}")(x, attn_mask)
+            last = i == d.layers - 1
+            x = EncoderLayer(d, self.dtype, first_only=last, name=f"layer_{i}")(x, attn_mask)
         h = nn.LayerNorm(name="ln_final", dtype=self.dtype)(x[:, 0])  # [N, hidden]
         if cfg.vocab_attention:
             vm = jnp.ones((n,), bool) if vocab_mask is None else vocab_mask
