@@ -203,12 +203,8 @@ def smoke(args) -> int:
     with tiny_workspace() as ws:
         args.base = str(ws.base)
         args.hypernet = str(make_hypernet(ws.base, ws.root / "hypernet", perturb=0.05))
-        args.workdir, args.ft_steps, args.ft_lr, args.ft_lang = (
-            str(ws.root / "work"),
-            4,
-            1e-3,
-            "code",
-        )
+        args.workdir = str(ws.root / "work")
+        args.ft_steps, args.ft_lr, args.ft_lang = 4, 1e-3, "code"
         args.batch_size, args.seq_len, args.eval_langs, args.eval_bytes = 2, 32, ["code", "en"], 800
         args.methods, args.name = ["hypernet", "fvt"], "apply_finetuned_smoke"
         args.eval_split = "valid"  # the tiny corpus's test split has no code

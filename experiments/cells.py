@@ -26,22 +26,25 @@ def file_digest(path: str | Path) -> str:
     mtime stay the same; hashing it takes longer than the clock's tick, so an in-place
     rewrite cannot keep its mtime."""
     path = Path(path)
-    h = hashlib.sha256()
     if path.is_file():
         st = path.stat()
         if st.st_size < CACHED_FILE_BYTES:
-            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            return _sha16(path.read_bytes())
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if key not in _FILE_DIGESTS:
-            _FILE_DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            _FILE_DIGESTS[key] = _sha16(path.read_bytes())
         return _FILE_DIGESTS[key]
-    elif path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(f.relative_to(path)).encode() + b"\0")
-            h.update(f.read_bytes())
-    else:
+    if not path.is_dir():
         return "missing"
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + b"\0")
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _sha16(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def digest(inputs: dict[str, Any]) -> str:

@@ -233,12 +233,13 @@ def smoke(args) -> int:
     from zett.testing import tiny_workspace
 
     with tiny_workspace() as ws:
-        corpus = ws.corpus
         args.base, args.target, args.workdir = str(ws.base), str(ws.target), str(ws.root / "work")
         args.cpu_seconds, args.max_steps, args.eval_every, args.inits = 2.0, 6, 2, ["fvt"]
         args.batch_size, args.seq_len, args.langs, args.eval_bytes = 2, 32, ["en", "code"], 600
-        logs = {(i, o): run_cell(i, o, args, corpus) for i in args.inits for o in args.objectives}
-        original = original_bpb(args, corpus)
+        logs = {
+            (i, o): run_cell(i, o, args, ws.corpus) for i in args.inits for o in args.objectives
+        }
+        original = original_bpb(args, ws.corpus)
         print(write_outputs(logs, original, Path(args.results), "nshot_distill_smoke", "smoke"))
     return 0
 

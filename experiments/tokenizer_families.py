@@ -314,21 +314,20 @@ def smoke(results: Path) -> int:
     from zett.tokenizers.convert import train_tokenizer
 
     with tiny_workspace() as ws:
-        tmp, base, target = ws.root, ws.base, ws.target
         all_texts = tiny_texts()
-        wp = tmp / "wordpiece"
+        wp = ws.root / "wordpiece"
         wp.mkdir()
         train_tokenizer("wordpiece", [t for ts in all_texts.values() for t in ts], 300).save(
             str(wp / "tokenizer.json")
         )
-        hypernet = make_hypernet(base, tmp / "hypernet")
+        hypernet = make_hypernet(ws.base, ws.root / "hypernet")
         texts = {
             k: [t[:1500] for t in v[:3]] for k, v in all_texts.items() if k in ("en", "de", "code")
         }
         n_bytes = max(sum(len(t.encode()) for t in v) for v in texts.values())
         _, table = run_table(
-            {"tiny-bpe": target / "tokenizer.json", "tiny-wordpiece": wp / "tokenizer.json"},
-            str(base), hypernet, texts, METHODS, tmp / "cells", tmp / "work",
+            {"tiny-bpe": ws.target / "tokenizer.json", "tiny-wordpiece": wp / "tokenizer.json"},
+            str(ws.base), hypernet, texts, METHODS, ws.root / "cells", ws.root / "work",
             results / "tokenizer_families_smoke", max_bytes=n_bytes,
         )  # fmt: skip
         print(table)

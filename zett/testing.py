@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+from tokenizers import models as tok_models  # not zett.models
 
 from zett.cli import main as cli_main
 from zett.config import HypernetConfig, load_config
@@ -122,7 +123,7 @@ def tiny_texts() -> dict[str, list[str]]:
 
 def make_tokenizer(path: Path, vocab_size: int = 512):
     """A byte-level BPE tokenizer with bos/eos, trained on the tiny texts."""
-    tok = Tokenizer(models.BPE())
+    tok = Tokenizer(tok_models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
