@@ -18,7 +18,7 @@ zett sampler):
 
 Each run lives in runs/stage_ablation/<variant>/ (resumable; its export in hypernet/), its
 training cost in results/stage_ablation/<variant>.json (the trainer's wall seconds, steps,
-LM tokens, from its metrics.jsonl); zero-shot cells are cached in
+LM tokens, from the export's hypernet.json); zero-shot cells are cached in
 results/stage_ablation/zero_shot/cells. Writes results/stage_ablation.{md,csv,png}.
 """
 
@@ -44,8 +44,8 @@ RESULTS = ROOT / "results" / "stage_ablation"
 
 
 def train_variant(name: str) -> dict:
-    """Train (or resume) one variant to its export; returns its cost, read from the run's
-    metrics.jsonl (totals over every session of the run, so a resumed run counts whole)."""
+    """Train (or resume) one variant to its export; returns its cost, read from the export
+    (totals over every session of the run, so a resumed run counts whole)."""
     from zett.atomic import atomic_write_text
     from zett.config import load_config
     from zett.train.checkpoint import Checkpointer
@@ -64,17 +64,17 @@ def train_variant(name: str) -> dict:
 
 
 def cost_record(name: str, run: Path, tc) -> dict:
-    """Steps, LM tokens and the trainer's wall seconds at the last step `run` logged."""
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    last = [r for r in map(json.loads, lines) if "stage" in r][-1]  # training rows only
+    """Steps, LM tokens and the trainer's wall seconds (every session of the run) of the
+    export in `run`/hypernet, which the trainer writes when it stops."""
+    meta = json.loads((run / "hypernet" / "hypernet.json").read_text())
     return {
         "variant": name,
         "config": VARIANTS[name][0] if name in VARIANTS else "",
-        "train_wall_s": last["wall_s"],
-        "steps": last["step"],
+        "train_wall_s": meta["train_wall_s"],
+        "steps": meta["step"],
         "schedule_steps": tc.steps,
-        "compose_steps": min(tc.compose_steps, last["step"]),
-        "lm_tokens": last["lm_tokens"],
+        "compose_steps": min(tc.compose_steps, meta["step"]),
+        "lm_tokens": meta["lm_tokens"],
         "max_minutes": tc.max_minutes,
     }
 

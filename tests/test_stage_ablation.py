@@ -1,4 +1,4 @@
-"""experiments/stage_ablation.py's own logic: the cost record read from a run's metrics and
+"""experiments/stage_ablation.py's own logic: the cost record read from a run's export and
 the equal-time table (the training and zero-shot parts are zett train and zero_shot.py)."""
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ sys.path.insert(0, str(ROOT / "experiments"))
 stage_ablation = pytest.importorskip("stage_ablation")
 
 
-def test_cost_record_reads_the_last_training_row(tmp_path):
+def test_cost_record_reads_the_export(tmp_path):
     from zett.config import TrainConfig
 
-    rows = [
-        {"step": 1, "stage": "compose", "lm_tokens": 0, "wall_s": 3.0},
-        {"step": 1000, "stage": "compose", "lm_tokens": 0, "wall_s": 300.0},
-        {"step": 1010, "stage": "lm", "lm_tokens": 10240, "wall_s": 360.5},
-        {"step": 1010, "eval/llama2/mean": 1.7},  # an eval row: not a training step
-    ]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tc = TrainConfig(steps=1270, compose_steps=1000, max_minutes=12)
+    (tmp_path / "hypernet").mkdir()
+    meta = {"step": 1259, "lm_tokens": 60064, "train_wall_s": 723.1, "dims": {}}
+    (tmp_path / "hypernet" / "hypernet.json").write_text(json.dumps(meta))
+    tc = TrainConfig(steps=1270, compose_steps=1200, max_minutes=12)
     rec = stage_ablation.cost_record("compose_lm", tmp_path, tc)
-    assert rec["steps"] == 1010 and rec["compose_steps"] == 1000
-    assert rec["lm_tokens"] == 10240 and rec["train_wall_s"] == 360.5
-    assert rec["config"] == "configs/stage_compose_lm.yaml"
+    assert rec["steps"] == 1259 and rec["compose_steps"] == 1200
+    assert rec["lm_tokens"] == 60064 and rec["train_wall_s"] == 723.1
+    assert rec["config"] == "configs/stage_compose_lm.yaml" and rec["schedule_steps"] == 1270
+    tc = TrainConfig(steps=2400, compose_steps=2400)  # stopped inside the compose stage
+    assert stage_ablation.cost_record("compose_only", tmp_path, tc)["compose_steps"] == 1259
 
 
 def test_table_has_every_variant_fvt_and_the_ratio_to_the_original(tmp_path):
