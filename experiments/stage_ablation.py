@@ -69,7 +69,7 @@ def cost_record(name: str, run: Path, tc) -> dict:
     meta = json.loads((run / "hypernet" / "hypernet.json").read_text())
     return {
         "variant": name,
-        "config": VARIANTS[name][0] if name in VARIANTS else "",
+        "config": VARIANTS[name][0],
         "train_wall_s": meta["train_wall_s"],
         "steps": meta["step"],
         "schedule_steps": tc.steps,

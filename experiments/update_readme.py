@@ -58,8 +58,8 @@ SECTIONS = [
         "command": "python experiments/stage_ablation.py",
         "what": "four runs of configs/stage_*.yaml (the compose config's 2-layer hypernet and "
         "8 × 128-token, 1,024-row batch, zett sampler, one seed each), every one stopped by "
-        "`train.max_minutes: 12` on the 2-core CPU with only light work (edits, lint) beside it, then scored with "
-        "the zero-shot protocol above (test split, 4,000 bytes per language; 21 min for the "
+        "`train.max_minutes: 12` on the 2-core CPU with only light work (edits, lint) beside "
+        "it, then scored with the zero-shot protocol above (test split, 4,000 bytes per language; 21 min for the "
         "24 hypernet cells). Compose → LM with the compose loss kept as an auxiliary term (the "
         "recipe of the shipped hypernet) is best on all six targets, by 0.003–0.04 bpb over "
         "compose → LM without it. LM-only is ahead of compose-only on llama2 (1.853 vs 1.947, "

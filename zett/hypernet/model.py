@@ -87,6 +87,13 @@ def _dense(
     )
 
 
+def copied_rows(cfg: HypernetConfig, piece_lengths):
+    """[N] bool, numpy or jax like `piece_lengths`: rows whose prediction is their mean of
+    pieces with no correction. With `copy_single` these are the tokens of one base piece,
+    which keep that piece's row exactly, and the empty ones (zeros); without it, none."""
+    return piece_lengths <= 1 if cfg.copy_single else piece_lengths < 0
+
+
 class EncoderLayer(nn.Module):
     """Pre-LN transformer layer over the pieces of one token: [tokens, pieces, hidden].
 
@@ -222,8 +229,8 @@ class Hypernet(nn.Module):
             h = VocabAttention(d, self.dtype, name="vocab_attn")(h, vm)
         h = h.astype(jnp.float32)
 
-        # copy_single: a token that is one base piece keeps that piece's row exactly.
-        keep = (piece_lengths > 1).astype(jnp.float32)[:, None] if cfg.copy_single else 1.0
+        copied = copied_rows(cfg, piece_lengths).astype(jnp.float32)[:, None]
+        keep = 1.0 - copied if cfg.copy_single else 1.0
         delta_in = _dense(d.d_model, "out_in", ("hyper_embed", "embed"), zero=True)(h)
         pred_in = fvt[0] + stds[0] * delta_in * keep
         pred_out = None

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from zett.hypernet.model import Hypernet, rescaler_stats
+from zett.hypernet.model import Hypernet, copied_rows, rescaler_stats
 
 
 @dataclass
@@ -46,45 +46,41 @@ def predict_vocab(
     cfg = hypernet.cfg
     v = piece_ids.shape[0]
     logp = np.zeros(v, np.float32) if unigram_logprobs is None else unigram_logprobs
-    has_out = cfg.separate_out_head or base_out is not None
-    direct = (
-        piece_lengths <= 1
-        if cfg.copy_single and not cfg.use_unigram_bias and not cfg.vocab_attention
-        else np.zeros(v, bool)
-    )
-    run_rows = np.flatnonzero(~direct)
+    direct = copied_rows(cfg, piece_lengths)
+    if cfg.use_unigram_bias or cfg.vocab_attention or not direct.any():
+        # a predicted bias, or attention across rows, makes every row depend on the net
+        return _run_blocks(
+            hypernet, params, piece_ids, piece_lengths, logp, base_in, base_out, block, progress
+        )
 
     d_model = int(base_in.shape[1])
     pred_in = np.zeros((v, d_model), np.float32)
+    has_out = cfg.separate_out_head or base_out is not None
     pred_out = np.zeros((v, d_model), np.float32) if has_out else None
-    bias = None
-    single = np.flatnonzero(direct & (piece_lengths == 1))
+    single = np.flatnonzero(direct & (piece_lengths == 1))  # the empty rows stay zero
     if single.size:
         first = piece_ids[single, 0]
         pred_in[single] = np.asarray(jnp.take(base_in, first, axis=0), np.float32)
         if pred_out is not None:
             table = base_in if base_out is None else base_out
             pred_out[single] = np.asarray(jnp.take(table, first, axis=0), np.float32)
-    if run_rows.size == 0:
-        return PredictedEmbeddings(input=pred_in, output=pred_out, bias=bias)
-
-    net = _run_blocks(
-        hypernet,
-        params,
-        piece_ids[run_rows],
-        piece_lengths[run_rows],
-        logp[run_rows],
-        base_in,
-        base_out,
-        block,
-        progress,
-    )
-    pred_in[run_rows] = net.input
-    if pred_out is not None and net.output is not None:
-        pred_out[run_rows] = net.output
-    if net.bias is not None:  # only without `direct` rows: every row ran
-        bias = net.bias
-    return PredictedEmbeddings(input=pred_in, output=pred_out, bias=bias)
+    run_rows = np.flatnonzero(~direct)
+    if run_rows.size:
+        net = _run_blocks(
+            hypernet,
+            params,
+            piece_ids[run_rows],
+            piece_lengths[run_rows],
+            logp[run_rows],
+            base_in,
+            base_out,
+            block,
+            progress,
+        )
+        pred_in[run_rows] = net.input
+        if pred_out is not None and net.output is not None:
+            pred_out[run_rows] = net.output
+    return PredictedEmbeddings(input=pred_in, output=pred_out, bias=None)
 
 
 def _run_blocks(
