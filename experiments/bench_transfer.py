@@ -72,7 +72,7 @@ def run(quick: bool = False) -> dict:
         logp = np.zeros(len(sel), np.float32)
         predict_vocab(
             module, hparams, decomp.ids[sel], decomp.lengths[sel], jnp.asarray(base_in), None,
-            logp, 4096, False,
+            logp, 4096, False, inputs.base_forms.complete_text(base_in.shape[0]),
         )  # fmt: skip
         t_hypernet = (time.perf_counter() - t0) * n_target / len(sel)
     else:

@@ -43,6 +43,24 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+# Keys transformers writes into a config.json that say where and with which version it was
+# saved, not what the model computes (`_name_or_path` is the absolute path of the source).
+VOLATILE_CONFIG_KEYS = ("transformers_version", "_name_or_path", "_model_name_or_path")
+
+
+def config_digest(path: str | Path) -> str:
+    """`file_digest` of a model's config.json as content: sorted JSON without the keys that
+    change with the machine or the transformers version (VOLATILE_CONFIG_KEYS), so a
+    cached cell is found again on another clone of the same model; "missing" when absent."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    config = json.loads(path.read_text())
+    for key in VOLATILE_CONFIG_KEYS:
+        config.pop(key, None)
+    return _sha16(json.dumps(config, sort_keys=True).encode())
+
+
 def _sha16(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 

@@ -15,6 +15,10 @@ zett sampler):
     compose_only    composition pretraining only (no LM step)
     compose_lm      half the time compose, then LM steps (compose_weight 0)
     compose_lm_aux  as compose_lm, the compose loss kept as an aux term (weight 0.5)
+    compose_lm_aux_fragments
+                    as compose_lm_aux with `hypernet.correct_fragments`: one-piece tokens
+                    that are a lone byte of a character get the net's correction (not a
+                    stage: the A/B of that switch at the same budget)
 
 Each run lives in runs/stage_ablation/<variant>/ (resumable; its export in hypernet/), its
 training cost in results/stage_ablation/<variant>.json (the trainer's wall seconds, steps,
@@ -39,6 +43,10 @@ VARIANTS = {
     "compose_only": ("configs/stage_compose_only.yaml", "compose stage only"),
     "compose_lm": ("configs/stage_compose_lm.yaml", "compose, then LM"),
     "compose_lm_aux": ("configs/stage_compose_lm_aux.yaml", "compose, then LM + compose aux"),
+    "compose_lm_aux_fragments": (
+        "configs/stage_compose_lm_aux_fragments.yaml",
+        "as compose_lm_aux, fragments corrected",
+    ),
 }
 RESULTS = ROOT / "results" / "stage_ablation"
 

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.cells import cell_file, digest, file_digest  # noqa: E402
+from experiments.cells import cell_file, config_digest, digest, file_digest  # noqa: E402
 
 METHODS = ["fvt", "hypernet"]
 LANGS = ["en", "de", "python"]
@@ -140,7 +140,7 @@ def run_table(
     base_tok = base_dir / "tokenizer.json"
     common = {
         "base": file_digest(base_dir / "model.safetensors"),
-        "base_config": file_digest(base_dir / "config.json"),
+        "base_config": config_digest(base_dir / "config.json"),
         "base_tokenizer": file_digest(base_tok),
         "langs": sorted(texts),
         "max_bytes": max_bytes,

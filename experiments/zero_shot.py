@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.cells import cell_file, digest, file_digest  # noqa: E402
+from experiments.cells import cell_file, config_digest, digest, file_digest  # noqa: E402
 
 SHARED = ["llama2", "llama3", "qwen3", "gpt35turbo"]
 LOCAL = {"local-de-16k": ["de"], "local-code-16k": ["python", "c", "javascript"]}
@@ -72,7 +72,7 @@ def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> d
     inputs: dict = {
         "method": method,
         "base": file_digest(base_dir / "model.safetensors"),
-        "base_config": file_digest(base_dir / "config.json"),
+        "base_config": config_digest(base_dir / "config.json"),
         "texts": digest(texts),
     }
     if method != "original":

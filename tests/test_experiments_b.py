@@ -5,6 +5,7 @@ graft."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,23 @@ def test_file_digest_follows_content_of_large_and_small_files(tmp_path):
     small.write_bytes(b"b")
     assert cells.file_digest(small) != one
     assert cells.file_digest(tmp_path / "nope") == "missing"
+
+
+def test_config_digest_ignores_where_and_with_which_version_it_was_saved(tmp_path):
+    """A base's config.json names its source path and the transformers version that wrote
+    it; neither changes a result, so two clones of the same model share cached cells,
+    while a real setting (rope_theta) still changes the digest."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import cells
+
+    def write(name: str, **extra) -> Path:
+        path = tmp_path / name
+        cfg = {"hidden_size": 8, "rope_theta": 1e4, **extra}
+        path.write_text(json.dumps(cfg))
+        return path
+
+    a = write("a.json", transformers_version="5.0.0", _name_or_path="/home/a/.venv/x")
+    b = write("b.json", _name_or_path="/work/b/.venv/x", transformers_version="5.25.0")
+    assert cells.config_digest(a) == cells.config_digest(b)
+    assert cells.config_digest(a) != cells.config_digest(write("c.json", rope_theta=1e5))
+    assert cells.config_digest(tmp_path / "nope") == "missing"

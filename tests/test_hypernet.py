@@ -149,3 +149,30 @@ def test_copy_single_keeps_one_piece_rows_exact(untied_base):
     np.testing.assert_array_equal(np.asarray(pred_out)[one], np.asarray(out_table)[first[one]])
     fvt = _fvt(base_in, ids, lengths)
     assert np.abs(np.asarray(pred_in)[~one] - fvt[~one]).max() > 1e-3
+
+
+def test_correct_fragments_corrects_only_fragment_rows():
+    """With `correct_fragments`, one-piece rows whose piece is a character fragment
+    (`complete` False) get the net's correction; whole-text one-piece rows stay exact; a
+    call without the mask is refused rather than silently copying fragments."""
+    cfg = HypernetConfig(num_layers=1, num_heads=2, hidden_dim=16, max_pieces=P,
+                         copy_single=True, correct_fragments=True)  # fmt: skip
+    base_in = jax.random.normal(jax.random.PRNGKey(0), (V, D))
+    model = build_hypernet(cfg, D, 2)
+    params = init_hypernet(model, jax.random.PRNGKey(2), base_in)
+    params = jax.tree.map(lambda x: x + 0.1, params)
+    ids, lengths, logp = _inputs(3, n=40)
+    first = np.asarray(ids)[:, 0]
+    complete = np.ones(V, bool)
+    complete[first[np.asarray(lengths) == 1][::2]] = False  # every other one-piece row's piece
+    pred, _, _ = model.apply(
+        {"params": params}, ids, lengths, base_in, None, logp, complete=jnp.asarray(complete)
+    )
+    one = np.asarray(lengths) == 1
+    fragment = one & ~complete[first]
+    assert fragment.any() and (one & ~fragment).any()
+    pred, base = np.asarray(pred), np.asarray(base_in)
+    np.testing.assert_array_equal(pred[one & ~fragment], base[first[one & ~fragment]])
+    assert np.abs(pred[fragment] - base[first[fragment]]).min() > 1e-3
+    with pytest.raises(ValueError, match="correct_fragments"):
+        model.apply({"params": params}, ids, lengths, base_in, None, logp)

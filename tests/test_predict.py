@@ -34,10 +34,19 @@ def test_blocked_prediction_matches_direct_call():
 
 
 @pytest.mark.parametrize(
-    "untied, separate_out, unigram_bias",
-    [(False, False, False), (True, False, False), (False, True, False), (True, False, True)],
+    "untied, separate_out, unigram_bias, fragments",
+    [
+        (False, False, False, False),
+        (True, False, False, False),
+        (False, True, False, False),
+        (True, False, True, False),
+        (False, False, False, True),
+        (True, True, False, True),
+    ],
 )
-def test_copy_single_rows_skip_the_network_with_the_same_result(untied, separate_out, unigram_bias):
+def test_copy_single_rows_skip_the_network_with_the_same_result(
+    untied, separate_out, unigram_bias, fragments
+):
     # With copy_single, one-piece and empty rows are filled from the base tables instead of
     # being run; the result must equal one full hypernet call over every row (with a unigram
     # bias every row runs, since the bias of a one-piece row is predicted).
@@ -57,7 +66,10 @@ def test_copy_single_rows_skip_the_network_with_the_same_result(untied, separate
         copy_single=True,
         separate_out_head=separate_out,
         use_unigram_bias=unigram_bias,
+        correct_fragments=fragments,
     )
+    # `correct_fragments`: every third base token is a character fragment (runs the net).
+    complete = None if not fragments else np.arange(base_v) % 3 != 0
     model = build_hypernet(cfg, d, 2)
     params = init_hypernet(model, jax.random.PRNGKey(1), base_in, base_out)
     for head in ("out_in", "out_out", "out_bias"):
@@ -67,11 +79,12 @@ def test_copy_single_rows_skip_the_network_with_the_same_result(untied, separate
             )
     logp = rng.normal(size=v).astype(np.float32)
     want_in, want_out, want_bias = model.apply(
-        {"params": params}, ids, lengths, base_in, base_out, logp
+        {"params": params}, ids, lengths, base_in, base_out, logp, complete=complete
     )
-    got = predict_vocab(model, params, ids, lengths, base_in, base_out, logp, 8, False)
+    got = predict_vocab(model, params, ids, lengths, base_in, base_out, logp, 8, False, complete)
     np.testing.assert_allclose(got.input, want_in, atol=1e-5)
-    np.testing.assert_array_equal(got.input[1], np.asarray(base_in)[ids[1, 0]])
+    if complete is None or complete[ids[1, 0]]:
+        np.testing.assert_array_equal(got.input[1], np.asarray(base_in)[ids[1, 0]])
     np.testing.assert_array_equal(got.input[0], 0.0)
     assert (got.output is None) == (want_out is None)
     if want_out is not None:

@@ -177,6 +177,25 @@ def test_byte_tokens_stay_bytes(trained) -> None:
     assert len(forms.bytes_) == trained["byte_bpe"].get_vocab_size()
 
 
+@pytest.mark.parametrize("name", ["byte_bpe", "sp_bpe"])
+def test_complete_text_marks_character_fragments(trained, name) -> None:
+    # Lone bytes >= 0x80 (byte-level `Ð`, SentencePiece `<0xD0>`) are fragments of a
+    # character; ASCII tokens, special tokens and padding rows beyond V are complete.
+    tok = trained[name]
+    forms = surface_forms(tok)
+    complete = forms.complete_text(len(forms) + 3)
+    assert complete.shape == (len(forms) + 3,) and complete[len(forms) :].all()
+    for i, b in enumerate(forms.bytes_):
+        if forms.is_special[i] or all(c < 0x80 for c in b):
+            assert complete[i], b
+        elif len(b) == 1:
+            assert not complete[i], b
+    # The corpus has little Cyrillic: `П` falls apart into its two bytes, `р` stays whole.
+    ids = encode_ids(tok, "Привет")
+    fragments = [forms.bytes_[i] for i in ids if not complete[i]]
+    assert fragments == [b"\xd0", b"\x9f"]
+
+
 def test_gaps_are_empty_and_special(tmp_path) -> None:
     config = json.loads(tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="u")).to_str())
     config["model"]["vocab"] = {"u": 0, "a": 1, "b": 4}

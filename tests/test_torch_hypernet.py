@@ -18,8 +18,9 @@ D, V, P, N = 16, 60, 5, 23
 @pytest.mark.parametrize(
     "switches",
     [{}, {"separate_out_head": True, "use_unigram_bias": True, "prior_input": True},
-     {"vocab_attention": True}, {"copy_single": True, "separate_out_head": True}],
-    ids=["default", "heads+priors", "vocab_attention", "copy_single"],
+     {"vocab_attention": True}, {"copy_single": True, "separate_out_head": True},
+     {"copy_single": True, "correct_fragments": True}],
+    ids=["default", "heads+priors", "vocab_attention", "copy_single", "correct_fragments"],
 )  # fmt: skip
 @pytest.mark.parametrize("untied", [False, True])
 def test_torch_matches_flax(switches, untied, tmp_path):
@@ -37,13 +38,14 @@ def test_torch_matches_flax(switches, untied, tmp_path):
     ids = np.where(np.arange(P)[None] < lengths[:, None], rng.integers(0, V, (N, P)), 0)
     ids = ids.astype(np.int32)
     logp = rng.normal(size=N).astype(np.float32)
-    want = model.apply({"params": params}, ids, lengths, base_in, base_out, logp)
+    complete = np.arange(V) % 3 != 0  # every third base token a character fragment
+    want = model.apply({"params": params}, ids, lengths, base_in, base_out, logp, complete=complete)
     out = io.save_hypernet(
         tmp_path / "h", params, cfg, model.dims, {"base_fingerprint": "x"}, dtype="float32"
     )
     hn = TorchHypernet.from_dir(out)
     as_t = lambda a: None if a is None else torch.from_numpy(np.array(a))  # noqa: E731
-    got = hn(as_t(ids), as_t(lengths), as_t(base_in), as_t(base_out), as_t(logp))
+    got = hn(as_t(ids), as_t(lengths), as_t(base_in), as_t(base_out), as_t(logp), as_t(complete))
     for g, w in zip(got, want):
         assert (g is None) == (w is None)
         if g is not None:

@@ -79,6 +79,7 @@ ABLATIONS = {
     "grad_accum_bf16": ["--train.grad_accum", "2", "--train.bf16", "true"],
     "compose": ["--train.compose_steps", "2", "--train.compose_weight", "0.5"],
     "short_rows": ["--data.short_rows", "192", "--data.short_pieces", "2"],
+    "correct_fragments": ["--hypernet.copy_single", "true", "--hypernet.correct_fragments", "true"],
 }
 
 
@@ -92,6 +93,23 @@ def test_one_step_per_ablation(name, tiny_llama_dir, tiny_corpus_dir, tmp_path):
     Trainer(cfg, progress=False).run()
     losses = _losses(tmp_path / name)
     assert len(losses) == int(steps) and all(np.isfinite(list(losses.values())))
+
+
+def test_correct_fragments_trains_and_evaluates(tiny_llama_dir, tiny_corpus_dir, tmp_path):
+    # The base's complete-text mask reaches the step and the in-loop evaluator (a target
+    # tokenizer there: the base's own, decomposed like any other), and the export records
+    # the switch so transfers read it back.
+    cfg = _cfg(
+        tiny_llama_dir, tiny_corpus_dir, tmp_path / "run", "--train.steps", "2",
+        "--hypernet.copy_single", "true", "--hypernet.correct_fragments", "true",
+        "--train.eval_every", "2", "--train.eval_tokenizers", f"[{tiny_llama_dir}]",
+    )  # fmt: skip
+    Trainer(cfg, progress=False).run()
+    evals = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    evals = [e for e in evals if f"eval/{tiny_llama_dir.name}/mean" in e]
+    assert evals and all(np.isfinite(v) for e in evals for k, v in e.items() if "/" in k)
+    module, _, meta = hypernet_io.load_hypernet(tmp_path / "run" / "hypernet")
+    assert module.cfg.correct_fragments and meta["hypernet"]["correct_fragments"]
 
 
 def test_resume_reproduces_uninterrupted_run(tiny_llama_dir, tiny_corpus_dir, tmp_path):

@@ -64,6 +64,11 @@ class HypernetConfig:
     prior_input: bool = knob(False, "feed the target's unigram log-prob to the hypernet")
     vocab_attention: bool = knob(False, "attention across the tokens of a vocabulary")
     copy_single: bool = knob(False, "one-piece tokens keep their base row exactly (no correction)")
+    correct_fragments: bool = knob(
+        False,
+        "with copy_single, one-piece tokens whose piece is not whole UTF-8 characters (a "
+        "lone byte of a multi-byte character) are corrected by the net, not copied",
+    )
 
 
 @dataclass

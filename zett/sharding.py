@@ -223,7 +223,8 @@ def frozen_shardings(
     module: nn.Module, frozen: Any, mesh: Mesh, rules: Mapping[str, Any] = LOGICAL_RULES
 ) -> Any:
     """Shardings for `zett.train.step.Frozen`: base params by the rules, [V, D] tables as
-    ("vocab", "embed"), the [D] mask row and rescaler statistics as ("embed",)."""
+    ("vocab", "embed"), the [D] mask row and rescaler statistics as ("embed",), the [V]
+    complete-text mask replicated (it is tiny and gathered by arbitrary piece ids)."""
 
     def table(x, names):
         return None if x is None else logical_sharding(x.shape, names, mesh, rules)
@@ -234,6 +235,7 @@ def frozen_shardings(
         base_out=table(frozen.base_out, ("vocab", "embed")),
         mask_embedding=table(frozen.mask_embedding, ("embed",)),
         stats=jax.tree.map(lambda x: table(x, ("embed",)), frozen.stats),
+        complete=table(frozen.complete, (None,)),
     )
 
 
@@ -256,6 +258,8 @@ def hypernet_shardings(
         None if base_out is None else sds(base_out.shape, base_out.dtype),
         sds((8,), jnp.float32),
         None,
+        None,
+        sds(base_in.shape[:1], jnp.bool_),
     )["params"]
     return param_shardings(boxed, mesh, rules)
 

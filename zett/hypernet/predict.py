@@ -35,8 +35,12 @@ def predict_vocab(
     unigram_logprobs: np.ndarray | None = None,
     block: int = 4096,
     progress: bool = True,
+    complete: np.ndarray | jax.Array | None = None,
 ) -> PredictedEmbeddings:
     """Embeddings for every row of a decomposition ([V, P] ids, [V] lengths).
+
+    `complete`: bool [V_base], the base tokens that are whole UTF-8 text
+    (`SurfaceForms.complete_text`); needed by hypernets trained with `correct_fragments`.
 
     Rows the hypernet would not change are filled directly instead of being run: with
     `copy_single` (and no per-row bias or cross-row attention) a token of one base piece
@@ -46,12 +50,15 @@ def predict_vocab(
     cfg = hypernet.cfg
     v = piece_ids.shape[0]
     logp = np.zeros(v, np.float32) if unigram_logprobs is None else unigram_logprobs
-    direct = copied_rows(cfg, piece_lengths)
+    complete_np = None if complete is None else np.asarray(complete, bool)
+    direct = copied_rows(cfg, piece_ids, piece_lengths, complete_np)
+    complete_arg = None if complete_np is None else jnp.asarray(complete_np)
     if cfg.use_unigram_bias or cfg.vocab_attention or not direct.any():
         # a predicted bias, or attention across rows, makes every row depend on the net
         return _run_blocks(
-            hypernet, params, piece_ids, piece_lengths, logp, base_in, base_out, block, progress
-        )
+            hypernet, params, piece_ids, piece_lengths, logp, base_in, base_out, block, progress,
+            complete_arg,
+        )  # fmt: skip
 
     d_model = int(base_in.shape[1])
     pred_in = np.zeros((v, d_model), np.float32)
@@ -76,6 +83,7 @@ def predict_vocab(
             base_out,
             block,
             progress,
+            complete_arg,
         )
         pred_in[run_rows] = net.input
         if pred_out is not None and net.output is not None:
@@ -93,6 +101,7 @@ def _run_blocks(
     base_out: jax.Array | None,
     block: int,
     progress: bool,
+    complete: jax.Array | None = None,
 ) -> PredictedEmbeddings:
     """The jitted hypernet over all rows, in fixed-size blocks of similar piece counts."""
     v = piece_ids.shape[0]
@@ -109,8 +118,10 @@ def _run_blocks(
     # The base tables are arguments, not closed-over constants: a 113 MB constant (SmolLM2's
     # table) is baked into every compiled width and doubles its compile time.
     @jax.jit
-    def run(p, ids, lengths, lp, mask, stats, table_in, table_out):
-        return hypernet.apply({"params": p}, ids, lengths, table_in, table_out, lp, mask, stats)
+    def run(p, ids, lengths, lp, mask, stats, table_in, table_out, complete):
+        return hypernet.apply(
+            {"params": p}, ids, lengths, table_in, table_out, lp, mask, stats, complete
+        )
 
     outs_in, outs_out, outs_b = [], [], []
     starts = range(0, v, block)
@@ -124,7 +135,7 @@ def _run_blocks(
         mask = np.arange(block) < (e - s)
         a, b, c = run(
             params, jnp.asarray(ids), jnp.asarray(lengths), jnp.asarray(lp), mask, stats,
-            base_in, base_out,
+            base_in, base_out, complete,
         )  # fmt: skip
         outs_in.append(np.asarray(a[: e - s]))
         if b is not None:

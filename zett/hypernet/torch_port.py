@@ -68,6 +68,18 @@ class TorchHypernet:
             + self.w[f"{name}.out.bias"]
         )
 
+    def _keep(self, piece_ids, piece_lengths, complete) -> torch.Tensor | float:
+        """1 where the correction applies, 0 on copied rows (`copied_rows` of the JAX
+        module, which this file may not import)."""
+        if not self.cfg.get("copy_single"):
+            return 1.0
+        copied = piece_lengths <= 1
+        if self.cfg.get("correct_fragments"):
+            if complete is None:
+                raise ValueError("correct_fragments needs the base's complete_text mask")
+            copied = copied & ((piece_lengths == 0) | complete.bool()[piece_ids[:, 0].long()])
+        return (~copied).float()[:, None]
+
     @torch.no_grad()
     def __call__(
         self,
@@ -76,8 +88,10 @@ class TorchHypernet:
         base_in: torch.Tensor,
         base_out: torch.Tensor | None = None,
         unigram_logprobs: torch.Tensor | None = None,
+        complete: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Same contract as the Flax module: [N, P] ids, [N] lengths, [V, D] matrices."""
+        """Same contract as the Flax module: [N, P] ids, [N] lengths, [V, D] matrices,
+        `complete` [V] bool (whole-UTF-8 base tokens, for `correct_fragments`)."""
         n, p = piece_ids.shape
         mask = torch.arange(p)[None, :] < piece_lengths[:, None]
         maskf = mask.float()[..., None]
@@ -113,7 +127,7 @@ class TorchHypernet:
                 "vocab_attn.attn",
             )
             h = h + z[0]
-        keep = (piece_lengths > 1).float()[:, None] if self.cfg.get("copy_single") else 1.0
+        keep = self._keep(piece_ids, piece_lengths, complete)
         pred_in = fvt[0] + stds[0] * self._dense(h, "out_in") * keep
         pred_out = None
         if self.cfg.get("separate_out_head") or base_out is not None:

@@ -136,6 +136,22 @@ class SurfaceForms:
             for b, bw, sp in zip(self.bytes_, self.begins_word, self.is_special)
         ]
 
+    def complete_text(self, n_rows: int | None = None) -> np.ndarray:
+        """bool [n_rows] (default V): the token's bytes are whole UTF-8 characters. False
+        for the lone bytes and character fragments of byte-level and byte-fallback
+        vocabularies (`Ð`, `<0xD0>`): a base model rarely sees those alone, so their rows
+        are poor stand-ins for the same fragment in a new tokenizer. Empty, special and
+        padding rows (ids ≥ V) count as complete."""
+        n = len(self.bytes_) if n_rows is None else n_rows
+        out = np.ones(n, dtype=bool)
+        for i, b in enumerate(self.bytes_[:n]):
+            if b and not self.is_special[i]:
+                try:
+                    b.decode("utf-8")
+                except UnicodeDecodeError:
+                    out[i] = False
+        return out
+
 
 def attach_attribute(tok: tokenizers.Tokenizer, name: str, value: Any) -> None:
     """Set one of zett's own attributes (`zett_config`, `zett_source`, the `_zett_*` caches)

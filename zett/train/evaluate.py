@@ -77,8 +77,9 @@ class HeldoutEvaluator:
         hypernet: Hypernet,
         targets: list[EvalTarget],
         batch_size: int = 4,
+        complete: jax.Array | None = None,
     ):
-        self.base_in, self.base_out = base_in, base_out
+        self.base_in, self.base_out, self.complete = base_in, base_out, complete
         self.start_embedding = base_in[start_row]
         self.hypernet, self.targets, self.batch_size = hypernet, targets, batch_size
 
@@ -109,6 +110,7 @@ class HeldoutEvaluator:
                 self.base_in,
                 self.base_out,
                 progress=False,
+                complete=self.complete,
             )
             in_emb = jnp.asarray(pred.input)
             out_emb = in_emb if pred.output is None else jnp.asarray(pred.output)
@@ -209,4 +211,5 @@ def build_evaluator(cfg: Config, bundle, hypernet: Hypernet) -> HeldoutEvaluator
         hypernet,
         targets,
         cfg.eval.batch_size,
+        bundle.frozen.complete,
     )

@@ -81,6 +81,7 @@ def load_base(cfg: Config) -> BaseBundle:
         base_out=base_out,
         mask_embedding=mask_emb,
         stats=rescaler_stats(base_in, base_out),
+        complete=jnp.asarray(surface_forms(tokenizer).complete_text(base_in.shape[0])),
     )
     return BaseBundle(loaded, tokenizer, frozen, embedding_fingerprint(base_in), path)
 

@@ -57,6 +57,7 @@ class Frozen:
     base_out: jax.Array | None  # [V, D] output embeddings, None when tied
     mask_embedding: jax.Array | None = None  # [D] base [MASK] row (mlm objective)
     stats: Any = None  # `rescaler_stats(base_in, base_out)`, computed once (None: per call)
+    complete: jax.Array | None = None  # [V] bool, whole-UTF-8 base tokens (correct_fragments)
 
 
 @flax.struct.dataclass
@@ -163,7 +164,15 @@ def _apply(hypernet, params, ids, lengths, frozen: Frozen, logp=None, mask=None)
     if logp is None:
         logp = jnp.zeros(ids.shape[:1], jnp.float32)
     return hypernet.apply(
-        {"params": params}, ids, lengths, frozen.base_in, frozen.base_out, logp, mask, frozen.stats
+        {"params": params},
+        ids,
+        lengths,
+        frozen.base_in,
+        frozen.base_out,
+        logp,
+        mask,
+        frozen.stats,
+        frozen.complete,
     )
 
 

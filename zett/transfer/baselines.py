@@ -382,6 +382,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
         target_logprobs(inputs.target_tokenizer, inputs.n_target),
         block=int(inputs.options.get("block", 4096)),
         progress=bool(inputs.options.get("progress", True)),
+        complete=inputs.base_forms.complete_text(base_in.shape[0]),
     )
     return NewEmbeddings(pred.input, pred.output, pred.bias)
 
