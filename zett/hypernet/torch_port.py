@@ -3,6 +3,9 @@
     from zett.hypernet.torch_port import TorchHypernet
     hn = TorchHypernet.from_dir("hypernets/smollm2")
     e_in, e_out, bias = hn(piece_ids, piece_lengths, base_in)   # torch tensors
+    # a hypernet trained with `correct_fragments` also needs the base's complete-text mask:
+    # complete = torch.from_numpy(surface_forms(base_tokenizer).complete_text(len(base_in)))
+    e_in, e_out, bias = hn(piece_ids, piece_lengths, base_in, complete=complete)
 
 Reads the same directory `zett.hypernet.io.save_hypernet` writes (safetensors + JSON) and
 re-implements `zett.hypernet.model.Hypernet.__call__` op for op (pre-LN encoder, Flax's
