@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (three stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (four stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -9,7 +9,10 @@ stage's export and stopped at the step the shipped hypernet was exported at:
 2. configs/smollm2_cpu_compose_zett.yaml to step 1900: 400 LM steps of ~1k tokens, zett sampler,
    ~1 h on one core;
 3. configs/smollm2_cpu_long.yaml to step 2310: 410 LM steps of ~4,000 tokens (2.02M LM tokens
-   in all), ~3 h on two cores.
+   in all), ~3 h on two cores;
+4. configs/smollm2_cpu_continue.yaml to step 2522: 212 more LM steps with
+   `hypernet.correct_fragments` on (2.85M LM tokens in all), ~1 h (its `train.max_minutes` is
+   switched off here, so the stage ends at its step, not at a wall-clock limit).
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
@@ -17,6 +20,7 @@ of the shipped run had a warm start that restarted the lr schedule (fixed since,
 hypernets/smollm2_compose_zett/TRAINING.md), so its LM steps ran at ≈3e-4, here at the
 configured schedule; and the shipped stage 3 was three warm starts (at steps 1900, 2000 and
 2050: fresh AdamW moments each time, cosine horizon 2200, then 2300, then 2310), here one run.
+Stage 4 is as shipped (one warm start at step 2310, stopped at 2522 by its wall-clock limit).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ STAGES = [  # (config, stop after this step)
     ("configs/smollm2_cpu_compose.yaml", 1500),
     ("configs/smollm2_cpu_compose_zett.yaml", 1900),
     ("configs/smollm2_cpu_long.yaml", 2310),
+    ("configs/smollm2_cpu_continue.yaml", 2522),
 ]
 
 
@@ -42,7 +47,8 @@ def run_stage(config: Path, until: int, init_from: Path | None) -> Path:
     from zett.train.checkpoint import Checkpointer
     from zett.train.loop import Trainer
 
-    overrides = ["--train.init_from", str(init_from)] if init_from else []
+    overrides = ["--train.max_minutes", "0"]  # every stage ends at `until`
+    overrides += ["--train.init_from", str(init_from)] if init_from else []
     cfg = load_config(config, overrides)
     run = Path(cfg.train.output_dir)
     ckpts = run / "checkpoints"

@@ -173,8 +173,9 @@ def test_shipped_hypernet_predictions(smollm2) -> None:
         pieces = tok.encode(s, add_special_tokens=False).ids[:p]
         ids[i, : len(pieces)], lengths[i] = pieces, len(pieces)
     pred_in, _, _ = module.apply(
-        {"params": params}, jnp.asarray(ids), jnp.asarray(lengths), base_in
-    )
+        {"params": params}, jnp.asarray(ids), jnp.asarray(lengths), base_in,
+        complete=_complete_text(tok, base_in),
+    )  # fmt: skip
     pred = np.asarray(pred_in)
     check(
         "hypernet_smollm2",
@@ -182,6 +183,13 @@ def test_shipped_hypernet_predictions(smollm2) -> None:
         rtol=SHIPPED_RTOL,
         atol=1e-6,
     )
+
+
+def _complete_text(tok, base_in) -> jax.Array:
+    """The base's whole-UTF-8 token mask a `correct_fragments` hypernet needs (as training)."""
+    from zett.tokenizers.surface import surface_forms
+
+    return jnp.asarray(surface_forms(tok).complete_text(base_in.shape[0]))
 
 
 def _in_loop_bpb(
@@ -197,7 +205,10 @@ def _in_loop_bpb(
     )
     roles = special_roles(tok)
     start = roles.get("bos", roles.get("eos"))
-    ev = HeldoutEvaluator(loaded.module, loaded.params, base_in, None, start, hypernet, [target])
+    ev = HeldoutEvaluator(
+        loaded.module, loaded.params, base_in, None, start, hypernet, [target],
+        complete=_complete_text(tok, base_in),
+    )  # fmt: skip
     return ev.evaluate(params)["t/x"]
 
 
