@@ -6,6 +6,10 @@ changes its numbers is the same: `cell_file(folder, label, method, inputs)` name
 `{label}-{method}-{digest}.json`, digest = sha256 of `inputs` as sorted JSON. Put in
 `inputs` everything the numbers depend on — options, steps, lr, seed, text sizes, and the
 *content* of model/hypernet/tokenizer files (`file_digest`), not their paths.
+
+`write_cell` also stores the inputs beside the cell (`….inputs.json`), so that when a cell is
+not found again (another machine, another asset build), `explain_miss` can say which input
+changed instead of leaving a silent recomputation.
 """
 
 from __future__ import annotations
@@ -73,3 +77,42 @@ def digest(inputs: dict[str, Any]) -> str:
 
 def cell_file(folder: str | Path, label: str, method: str, inputs: dict[str, Any]) -> Path:
     return Path(folder) / f"{label}-{method}-{digest(inputs)}.json"
+
+
+def inputs_file(cell: Path) -> Path:
+    """Where `write_cell` keeps the inputs a cell was computed from."""
+    return cell.with_name(cell.stem + ".inputs.json")
+
+
+def record_inputs(cell: Path, inputs: dict[str, Any]) -> None:
+    """Keep the inputs a cell was computed from beside it (`inputs_file`)."""
+    _write_json(inputs_file(cell), json.loads(json.dumps(inputs, sort_keys=True, default=str)))
+
+
+def write_cell(cell: Path, rows: Any, inputs: dict[str, Any]) -> None:
+    """Write a cell's rows and, beside them, its inputs (each a temp file, then renamed)."""
+    record_inputs(cell, inputs)
+    _write_json(cell, rows)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    tmp.replace(path)
+
+
+def explain_miss(cell: Path, inputs: dict[str, Any]) -> str | None:
+    """For a cell that is not cached: which of `inputs` differ from those of the cached cells
+    of the same label and method (their `….inputs.json`), e.g. "base, texts" per cached cell;
+    None when no such cell recorded its inputs."""
+    prefix = cell.name.rsplit("-", 1)[0] + "-"
+    wanted = json.loads(json.dumps(inputs, default=str))
+    diffs = []
+    for other in sorted(cell.parent.glob(prefix + "*.inputs.json")):
+        if "-" in other.name[len(prefix) :]:
+            continue  # a longer label or method that shares the prefix
+        old = json.loads(other.read_text())
+        keys = sorted(k for k in set(old) | set(wanted) if old.get(k) != wanted.get(k))
+        diffs.append(", ".join(keys) or "nothing")
+    return "; ".join(diffs) or None

@@ -29,7 +29,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.cells import cell_file, config_digest, digest, file_digest  # noqa: E402
+from experiments.cells import (  # noqa: E402
+    cell_file,
+    config_digest,
+    digest,
+    explain_miss,
+    file_digest,
+    inputs_file,
+    record_inputs,
+    write_cell,
+)
 
 SHARED = ["llama2", "llama3", "qwen3", "gpt35turbo"]
 LOCAL = {"local-de-16k": ["de"], "local-code-16k": ["python", "c", "javascript"]}
@@ -99,9 +108,16 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     from zett.compare import compare_methods
 
     cell = cell_path(label, method, texts, args)
-    assert cell is not None  # the target was resolved (trained) before
+    inputs = cell_inputs(label, method, texts, args)
+    assert cell is not None and inputs is not None  # the target was resolved (trained) before
     if cell.is_file() and not args.force:
+        if not inputs_file(cell).is_file():  # a cell cached before inputs were recorded
+            record_inputs(cell, inputs)
         return json.loads(cell.read_text())
+    changed = explain_miss(cell, inputs)
+    if changed:
+        print(f"[zero_shot] {cell.name} not cached; inputs that differ from the cached "
+              f"cells of this label and method: {changed}", flush=True)  # fmt: skip
     rows = compare_methods(
         args.base, target, [method] if method != "original" else [], texts,
         Path(args.workdir), hypernet=args.hypernet, include_original=method == "original",
@@ -110,8 +126,7 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
         r["target"] = label if method != "original" else "(own)"
         if method == "hypernet":
             r["method"] = args.label
-    cell.parent.mkdir(parents=True, exist_ok=True)
-    cell.write_text(json.dumps(rows, indent=1))
+    write_cell(cell, rows, inputs)
     return rows
 
 

@@ -174,6 +174,29 @@ def test_zero_shot_cells_are_keyed_by_base_target_texts_and_weights(tmp_path):
     assert cell("missing-tokenizer") is None
 
 
+def test_a_cache_miss_names_the_inputs_that_changed(tmp_path):
+    """cells.write_cell keeps a cell's inputs beside it; explain_miss compares new inputs
+    with those of the cached cells of the same label and method (not of other methods)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import cells
+
+    old = {"method": "fvt", "base": "b1", "texts": "t1", "target": "x"}
+    cached = cells.cell_file(tmp_path, "local-de-16k", "fvt", old)
+    cells.write_cell(cached, [{"bpb": 1.0}], old)
+    assert json.loads(cached.read_text()) == [{"bpb": 1.0}]
+    assert json.loads(cells.inputs_file(cached).read_text()) == old
+    other_method = {**old, "method": "fvt-long"}
+    cells.write_cell(
+        cells.cell_file(tmp_path, "local-de-16k", "fvt-long", other_method), [], other_method
+    )
+
+    new = {**old, "base": "b2", "texts": "t2"}
+    miss = cells.cell_file(tmp_path, "local-de-16k", "fvt", new)
+    assert miss != cached and cells.explain_miss(miss, new) == "base, texts"
+    assert cells.explain_miss(cells.cell_file(tmp_path, "llama2", "fvt", new), new) is None
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_file_digest_follows_content_of_large_and_small_files(tmp_path):
     """cells.file_digest caches large files by (inode, size, mtime): a rewrite with a new
     mtime is hashed again; small files are always hashed."""
