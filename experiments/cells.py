@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zett.atomic import atomic_write_text
+
 CACHED_FILE_BYTES = 16 << 20
 _FILE_DIGESTS: dict[tuple[int, int, int, int], str] = {}
 
@@ -86,20 +88,18 @@ def inputs_file(cell: Path) -> Path:
 
 def record_inputs(cell: Path, inputs: dict[str, Any]) -> None:
     """Keep the inputs a cell was computed from beside it (`inputs_file`)."""
-    _write_json(inputs_file(cell), json.loads(json.dumps(inputs, sort_keys=True, default=str)))
+    atomic_write_text(inputs_file(cell), json.dumps(_as_json(inputs), indent=1, sort_keys=True))
 
 
 def write_cell(cell: Path, rows: Any, inputs: dict[str, Any]) -> None:
     """Write a cell's rows and, beside them, its inputs (each a temp file, then renamed)."""
     record_inputs(cell, inputs)
-    _write_json(cell, rows)
+    atomic_write_text(cell, json.dumps(rows, indent=1))
 
 
-def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    tmp.replace(path)
+def _as_json(inputs: dict[str, Any]) -> dict[str, Any]:
+    """`inputs` as they read back from JSON (non-JSON values as str, like `digest`)."""
+    return json.loads(json.dumps(inputs, default=str))
 
 
 def explain_miss(cell: Path, inputs: dict[str, Any]) -> str | None:
@@ -107,7 +107,7 @@ def explain_miss(cell: Path, inputs: dict[str, Any]) -> str | None:
     of the same label and method (their `….inputs.json`), e.g. "base, texts" per cached cell;
     None when no such cell recorded its inputs."""
     prefix = cell.name.rsplit("-", 1)[0] + "-"
-    wanted = json.loads(json.dumps(inputs, default=str))
+    wanted = _as_json(inputs)
     diffs = []
     for other in sorted(cell.parent.glob(prefix + "*.inputs.json")):
         if "-" in other.name[len(prefix) :]:

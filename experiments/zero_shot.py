@@ -98,8 +98,10 @@ def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Pat
     """Where a (target, method) cell is cached: its name carries a digest of its inputs, so
     a cached cell is never shown for another base, tokenizer, text or hypernet."""
     inputs = cell_inputs(label, method, texts, args)
-    if inputs is None:
-        return None
+    return None if inputs is None else _cell_file(label, method, inputs, args)
+
+
+def _cell_file(label: str, method: str, inputs: dict, args) -> Path:
     name = args.label if method == "hypernet" else method
     return cell_file(Path(args.results) / "zero_shot" / "cells", label, name, inputs)
 
@@ -107,9 +109,9 @@ def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Pat
 def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     from zett.compare import compare_methods
 
-    cell = cell_path(label, method, texts, args)
     inputs = cell_inputs(label, method, texts, args)
-    assert cell is not None and inputs is not None  # the target was resolved (trained) before
+    assert inputs is not None  # the target was resolved (trained) before
+    cell = _cell_file(label, method, inputs, args)
     if cell.is_file() and not args.force:
         if not inputs_file(cell).is_file():  # a cell cached before inputs were recorded
             record_inputs(cell, inputs)
