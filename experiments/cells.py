@@ -97,6 +97,21 @@ def write_cell(cell: Path, rows: Any, inputs: dict[str, Any]) -> None:
     atomic_write_text(cell, json.dumps(rows, indent=1))
 
 
+def read_cell(cell: Path, inputs: dict[str, Any], tag: str, force: bool = False) -> Any | None:
+    """A cached cell's rows (recording its inputs if it was cached before inputs were kept),
+    or None when it must be computed: `force`, or not cached — then, if cells of the same
+    label and method recorded their inputs, print which inputs differ (`explain_miss`)."""
+    if cell.is_file() and not force:
+        if not inputs_file(cell).is_file():
+            record_inputs(cell, inputs)
+        return json.loads(cell.read_text())
+    changed = None if force else explain_miss(cell, inputs)
+    if changed:
+        print(f"[{tag}] {cell.name} not cached; inputs that differ from the cached cells of "
+              f"this label and method: {changed}", flush=True)  # fmt: skip
+    return None
+
+
 def _as_json(inputs: dict[str, Any]) -> dict[str, Any]:
     """`inputs` as they read back from JSON (non-JSON values as str, like `digest`)."""
     return json.loads(json.dumps(inputs, default=str))

@@ -28,7 +28,6 @@ cached under results/minilm_transfer/cells/ (`--force` recomputes).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
 
-from cells import cell_file, file_digest  # noqa: E402
+from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
 
 SHARED = ["llama2", "qwen3", "gpt35turbo"]
 LOCAL = {"local-wordpiece-16k": "wordpiece", "local-unigram-16k": "unigram"}
@@ -97,10 +96,10 @@ def run_target(base: str, target: str, label: str, methods, sentences, args, opt
     from zett.transfer.load import load_pair
 
     cells = Path(args.results) / "minilm_transfer" / "cells"
-    path = {m: cell_file(cells, label, m, cell_inputs(base, target, m, len(sentences), options))
-            for m in methods}  # fmt: skip
-    todo = [m for m in methods if args.force or not path[m].is_file()]
-    rows = {}
+    keys = {m: cell_inputs(base, target, m, len(sentences), options) for m in methods}
+    path = {m: cell_file(cells, label, m, keys[m]) for m in methods}
+    rows = {m: read_cell(path[m], keys[m], "minilm", args.force) for m in methods}
+    todo = [m for m in methods if rows[m] is None]
     if todo:
         base_dir, loaded, base_tok, target_path, target_tok = load_pair(base, target)
         inputs = build_inputs(loaded, base_tok, target_tok, options)
@@ -120,11 +119,9 @@ def run_target(base: str, target: str, label: str, methods, sentences, args, opt
                    "tokens_per_byte": n_tokens / sum(len(s.encode()) for s in sentences),
                    "n_sentences": scores["n_sentences"],
                    "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-            cells.mkdir(parents=True, exist_ok=True)
-            path[method].write_text(json.dumps(row, indent=1))
+            write_cell(path[method], row, keys[method])
+            rows[method] = row
             shutil.rmtree(out, ignore_errors=True)
-    for m in methods:
-        rows[m] = json.loads(path[m].read_text())
     return [rows[m] for m in methods]
 
 

@@ -28,7 +28,6 @@ results/nshot/cells/ so reruns only add what is missing (`--force` recomputes).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
 
-from cells import cell_file, file_digest  # noqa: E402
+from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
 
 METHODS = ["hypernet", "fvt"]
 
@@ -176,14 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         if method == "hypernet" and not (Path(args.hypernet) / "hypernet.json").is_file():
             print(f"[nshot] skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
             continue
-        cell = cell_file(cells, label, method, cell_inputs(method, args))
-        if cell.is_file() and not args.force:
-            logs[method] = json.loads(cell.read_text())
+        inputs = cell_inputs(method, args)
+        cell = cell_file(cells, label, method, inputs)
+        logs[method] = read_cell(cell, inputs, "nshot", args.force)
+        if logs[method] is not None:
             continue
         print(f"[nshot] {label} × {method}", flush=True)
         logs[method] = run_method(method, args.target, args)
-        cell.parent.mkdir(parents=True, exist_ok=True)
-        cell.write_text(json.dumps(logs[method], indent=1))
+        write_cell(cell, logs[method], inputs)
     if not logs:
         print("[nshot] nothing ran; give --methods", file=sys.stderr)
         return 2

@@ -31,7 +31,6 @@ last call only collects (`--force` recomputes).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py, nshot.py
 
-from cells import cell_file, file_digest  # noqa: E402
+from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
 
 OBJECTIVES = ["clm", "distill"]
 
@@ -164,18 +163,15 @@ def collect(args, corpus="default", label: str = "") -> dict[tuple[str, str], li
             print(f"[nshot_distill] skip hypernet: no {args.hypernet}/hypernet.json", flush=True)
             continue
         for objective in args.objectives:
-            cell = cell_file(
-                cells, label, f"{init}-{objective}", cell_inputs(init, objective, args)
-            )
-            if cell.is_file() and not args.force:
-                logs[(init, objective)] = json.loads(cell.read_text())
-                continue
-            if args.collect_only:
-                continue
-            print(f"[nshot_distill] {label} × {init} × {objective}", flush=True)
-            logs[(init, objective)] = run_cell(init, objective, args, corpus)
-            cell.parent.mkdir(parents=True, exist_ok=True)
-            cell.write_text(json.dumps(logs[(init, objective)], indent=1))
+            inputs = cell_inputs(init, objective, args)
+            cell = cell_file(cells, label, f"{init}-{objective}", inputs)
+            log = read_cell(cell, inputs, "nshot_distill", args.force)
+            if log is None and not args.collect_only:
+                print(f"[nshot_distill] {label} × {init} × {objective}", flush=True)
+                log = run_cell(init, objective, args, corpus)
+                write_cell(cell, log, inputs)
+            if log is not None:
+                logs[(init, objective)] = log
     return logs
 
 

@@ -39,7 +39,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.cells import cell_file, config_digest, digest, file_digest  # noqa: E402
+from experiments.cells import (  # noqa: E402
+    cell_file,
+    config_digest,
+    digest,
+    file_digest,
+    read_cell,
+    write_cell,
+)
 
 METHODS = ["fvt", "hypernet"]
 LANGS = ["en", "de", "python"]
@@ -108,14 +115,14 @@ def round_trip(path: Path, texts: dict[str, list[str]]) -> tuple[int, int]:
     return exact, len(every)
 
 
-def cached(path: Path, force: bool, compute) -> Any:
-    if path.is_file() and not force:
-        return json.loads(path.read_text())
-    from zett.atomic import atomic_write_text
-
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(value, indent=1) + "\n")
+def cached(cells: Path, label: str, method: str, inputs: dict, force: bool, compute) -> Any:
+    """The cell of (label, method, inputs): read back, else computed and written with its
+    inputs beside it (experiments/cells.py)."""
+    path = cell_file(cells, label, method, inputs)
+    value = read_cell(path, inputs, "tokenizer_families", force)
+    if value is None:
+        value = compute()
+        write_cell(path, value, inputs)
     return value
 
 
@@ -157,9 +164,7 @@ def run_table(
         key = {"tokenizer": file_digest(path), "base_tokenizer": common["base_tokenizer"],
                "version": STATS_VERSION}  # fmt: skip
         stats[label] = cached(
-            cell_file(cells, label, "stats", key),
-            force,
-            lambda p=path: tokenizer_stats(p, base_tok),
+            cells, label, "stats", key, force, lambda p=path: tokenizer_stats(p, base_tok)
         )
         families[label] = family_of(label, path)
         exact, n = round_trip(path, texts)
@@ -181,7 +186,7 @@ def run_table(
             )  # fmt: skip
 
         try:
-            cell = cached(cell_file(cells, label, method, inputs), force, compute)
+            cell = cached(cells, label, method, inputs, force, compute)
         except Exception as e:  # one tokenizer's failure must not lose the others' rows
             failed[f"{label} × {method}"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
             print(f"[tokenizer_families] FAILED {label} × {method}: {e}", flush=True)

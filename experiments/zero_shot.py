@@ -21,7 +21,6 @@ so it is listed as not run.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,10 +32,8 @@ from experiments.cells import (  # noqa: E402
     cell_file,
     config_digest,
     digest,
-    explain_miss,
     file_digest,
-    inputs_file,
-    record_inputs,
+    read_cell,
     write_cell,
 )
 
@@ -112,14 +109,9 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     inputs = cell_inputs(label, method, texts, args)
     assert inputs is not None  # the target was resolved (trained) before
     cell = _cell_file(label, method, inputs, args)
-    if cell.is_file() and not args.force:
-        if not inputs_file(cell).is_file():  # a cell cached before inputs were recorded
-            record_inputs(cell, inputs)
-        return json.loads(cell.read_text())
-    changed = explain_miss(cell, inputs)
-    if changed:
-        print(f"[zero_shot] {cell.name} not cached; inputs that differ from the cached "
-              f"cells of this label and method: {changed}", flush=True)  # fmt: skip
+    cached = read_cell(cell, inputs, "zero_shot", args.force)
+    if cached is not None:
+        return cached
     rows = compare_methods(
         args.base, target, [method] if method != "original" else [], texts,
         Path(args.workdir), hypernet=args.hypernet, include_original=method == "original",

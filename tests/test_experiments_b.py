@@ -197,6 +197,27 @@ def test_a_cache_miss_names_the_inputs_that_changed(tmp_path):
     assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]  # temp files renamed
 
 
+def test_read_cell_returns_cached_rows_or_says_why_not(tmp_path, capsys):
+    """cells.read_cell: a cached cell's rows (its inputs backfilled when it was cached
+    before inputs were kept); None when forced; None and the differing inputs on a miss."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import cells
+
+    old = {"method": "hypernet", "hypernet": "h1", "target": "x"}
+    cached = cells.cell_file(tmp_path, "llama2", "hypernet", old)
+    cached.write_text(json.dumps([{"bpb": 1.5}]))  # a cell from before inputs were kept
+    assert cells.read_cell(cached, old, "zero_shot") == [{"bpb": 1.5}]
+    assert json.loads(cells.inputs_file(cached).read_text()) == old
+    assert cells.read_cell(cached, old, "zero_shot", force=True) is None
+
+    new = {**old, "hypernet": "h2"}
+    miss = cells.cell_file(tmp_path, "llama2", "hypernet", new)
+    capsys.readouterr()
+    assert cells.read_cell(miss, new, "zero_shot") is None
+    out = capsys.readouterr().out
+    assert "[zero_shot]" in out and miss.name in out and "hypernet" in out.split("differ")[-1]
+
+
 def test_file_digest_follows_content_of_large_and_small_files(tmp_path):
     """cells.file_digest caches large files by (inode, size, mtime): a rewrite with a new
     mtime is hashed again; small files are always hashed."""
