@@ -178,6 +178,37 @@ def test_bad_config_errors(base_tok) -> None:
         BatchIterator(make_data(), base_tok, cfg(langs={"xx": 1.0}), max_pieces=5)
     with pytest.raises(ZettError, match="n_token_subsample"):
         BatchIterator(make_data(), base_tok, cfg(seq_len=64, n_token_subsample=32), max_pieces=5)
+    for bad in ([], ["gpt2", "sentencepiece"]):
+        with pytest.raises(ZettError, match="data.pretokenizers"):
+            BatchIterator(make_data(), base_tok, cfg(pretokenizers=bad), max_pieces=5)
+
+
+def test_one_pretokenizer_draws_nothing_two_are_both_drawn(base_tok, monkeypatch) -> None:
+    """Listing only gpt2 keeps the batch stream of older configs; with two listed, batches
+    sample tokenizers with each of them."""
+    from zett.data import pipeline, sampler
+
+    used: list[str] = []
+
+    def recording(*args, pretokenizer: str = "gpt2", **kw):
+        used.append(pretokenizer)
+        return sampler.sample_tokenizer(*args, pretokenizer=pretokenizer, **kw)
+
+    plain = BatchIterator(make_data(), base_tok, cfg(), max_pieces=5)
+    expected = [plain.batch(s) for s in range(3)]
+    monkeypatch.setattr(pipeline, "sample_tokenizer", recording)
+    same = BatchIterator(make_data(), base_tok, cfg(pretokenizers=["gpt2"]), max_pieces=5)
+    for s, a in enumerate(expected):
+        b = same.batch(s)
+        np.testing.assert_array_equal(a.input_ids, b.input_ids)
+        np.testing.assert_array_equal(a.piece_ids, b.piece_ids)
+    assert used == ["gpt2"] * 3
+    used.clear()
+    two = cfg(pretokenizers=["gpt2", "punct_attach"])
+    mixed = BatchIterator(make_data(), base_tok, two, max_pieces=5)
+    for s in range(12):
+        mixed.batch(s)
+    assert set(used) == {"gpt2", "punct_attach"}
 
 
 def test_fixed_tokenizer_batches(base_tok) -> None:

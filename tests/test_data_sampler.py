@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zett.data.sampler import N_BYTES, piece_bytes, sample_tokenizer
+from zett.data.sampler import N_BYTES, piece_bytes, pre_tokenizer, sample_tokenizer
 from zett.errors import ZettError
 
 TEXTS = [
@@ -107,3 +107,23 @@ def test_zett_sampler_segments_unseen_text_like_a_real_tokenizer() -> None:
 def test_unknown_sampler_method_is_a_clear_error() -> None:
     with pytest.raises(ZettError, match="data.sampler"):
         sample_tokenizer(TEXTS, np.random.default_rng(0), 600, method="bpe")
+
+
+def test_punct_attach_forms_tokens_across_gpt2_boundaries() -> None:
+    """punct_attach lets punctuation lead a word and keep its newlines, and groups digits
+    by three; gpt2 keeps them apart. Sampled tokenizers of either round-trip every text."""
+    text = "def f(self):\n    return self.add(2025)\n"
+    words = {
+        n: [w for w, _ in pre_tokenizer(n).pre_tokenize_str(text)] for n in ("gpt2", "punct_attach")
+    }
+    assert {"(self", "):Ċ", ".add", "202", "5", ")Ċ"} <= set(words["punct_attach"])
+    assert not {"(self", "):Ċ", ".add"} & set(words["gpt2"]) and "2025" in words["gpt2"]
+    assert "".join(words["punct_attach"]) == "".join(words["gpt2"])  # same bytes, other cuts
+    code = [text, "x = g(self)\n", "if a.add(b):\n    pass\n"] * 20
+    for name in ("gpt2", "punct_attach"):
+        st = sample_tokenizer(code + TEXTS, np.random.default_rng(0), 700, pretokenizer=name)
+        assert ("):Ċ" in st.pieces) == (name == "punct_attach")
+        for t in set(code + TEXTS):
+            assert st.tokenizer.decode(st.tokenizer.encode(t, add_special_tokens=False).ids) == t
+    with pytest.raises(ZettError, match="data.pretokenizers"):
+        pre_tokenizer("whitespace")

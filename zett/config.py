@@ -83,6 +83,11 @@ class DataConfig:
     vocab_size_max: int = knob(32768, "largest sampled vocabulary size (inclusive)")
     texts_per_sample: int = knob(256, "texts whose substrings build one sampled tokenizer")
     sampler: str = knob("zett", "zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)")
+    pretokenizers: list[str] = knob(
+        help="pre-tokenizers of sampled tokenizers, one drawn per sample: gpt2 | punct_attach "
+        "(zett/data/sampler.py)",
+        factory=lambda: ["gpt2"],
+    )
     noise_mean: float = knob(1e-5, "zett: median noise level σ on piece probs; 0 turns noise off")
     noise_std: float = knob(
         4.0, "zett: log-normal spread of σ; log_gumbel: Gumbel scale on log-probs"
@@ -103,6 +108,14 @@ class TrainConfig:
     lr: float = knob(3e-4, "AdamW peak learning rate")
     end_lr: float = knob(6e-5, "cosine decay target")
     warmup_steps: int = knob(100, "linear lr warm-up of the LM stage")
+    schedule_steps: int = knob(
+        0, "horizon of the warm-up + cosine schedule (0: `steps`); larger lets a run stop early"
+    )
+    cooldown_steps: int = knob(
+        0,
+        "the last N of `steps` decay linearly to 0 from the rate the schedule has at their start "
+        "(a warmup-stable-decay cool-down; 0: off)",
+    )
     b1: float = knob(0.9, "AdamW beta1")
     b2: float = knob(0.95, "AdamW beta2")
     weight_decay: float = knob(0.01, "AdamW decoupled weight decay")

@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import check_method, piece_bytes, sample_tokenizer
+from zett.data.sampler import (
+    PRETOKENIZERS,
+    check_method,
+    piece_bytes,
+    pre_tokenizer,
+    sample_tokenizer,
+)
 from zett.errors import ZettError
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
@@ -299,9 +305,13 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     n_texts = max(cfg.texts_per_sample, cfg.batch_size)
     drawn = mixture.draw(rng, n_texts)
     vocab_size = int(rng.integers(cfg.vocab_size_min, cfg.vocab_size_max + 1))
+    pre = cfg.pretokenizers[0]
+    if len(cfg.pretokenizers) > 1:  # one listed: no draw, so older configs' batches stay
+        pre = cfg.pretokenizers[int(rng.integers(len(cfg.pretokenizers)))]
     sampled = sample_tokenizer(
-        [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std, method=cfg.sampler
-    )
+        [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std,
+        method=cfg.sampler, pretokenizer=pre,
+    )  # fmt: skip
 
     texts = [t for _, t in drawn[: cfg.batch_size]]
     encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)
@@ -441,6 +451,10 @@ class BatchIterator:
 
 def _check_config(cfg: DataConfig) -> None:
     check_method(cfg.sampler)
+    if not cfg.pretokenizers:
+        raise ZettError(f"data.pretokenizers: empty; list some of {', '.join(PRETOKENIZERS)}")
+    for name in cfg.pretokenizers:
+        pre_tokenizer(name)  # a ZettError naming the key for an unknown one
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
     if cfg.seq_len > cfg.n_token_subsample:

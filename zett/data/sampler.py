@@ -27,6 +27,16 @@ Step 3 has two methods (`data.sampler`):
   (results/sampled_vs_real.md). Hypernets trained on it learn rows for character-level
   sequences, which real tokenizers never produce.
 
+Step 1's pre-tokenizer is `data.pretokenizers` (one drawn per sample when several are
+listed). `gpt2` (the default) keeps letters, digits and punctuation apart, as SmolLM2 and
+GPT-2 do; real tokenizers of other families cut text differently, and their tokens across
+those boundaries (`(self`, `.add`, `):` + newline, `100`) never occur in `gpt2` samples, so a
+hypernet trained on those alone gets no LM signal for them (their rows drift from step to step).
+`punct_attach` covers the other common convention, written here from its rules: a letter
+run may take one leading space or punctuation character, digits go in groups of up to
+three, a punctuation run takes an optional leading space and the newlines after it, and
+whitespace that ends in newlines is one pre-token.
+
 The noise decides *which* pieces a sampled vocabulary has, not how text is segmented with
 them (segmenting with noisy scores pushes text towards ~1.5 bytes per token).
 
@@ -40,7 +50,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from tokenizers.pre_tokenizers import ByteLevel
 
 from zett.errors import ZettError
@@ -73,7 +83,29 @@ def byte_alphabet() -> list[str]:
 
 
 _BYTE_SYMBOLS = byte_alphabet()
-_PRE = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+# `data.pretokenizers` (module docstring): the split rules before bytes become symbols.
+_PUNCT_ATTACH = (
+    r"[^\r\n\p{L}\p{N}]?\p{L}+"  # a letter run, optionally one leading space/punctuation
+    r"|\p{N}{1,3}"  # digits in groups of up to three
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*"  # punctuation, its leading space and trailing newlines
+    r"|\s*[\r\n]+"  # whitespace up to and including newlines
+    r"|\s+(?!\S)|\s+"  # other whitespace: the last space stays with the next word
+)
+PRETOKENIZERS = ("gpt2", "punct_attach")
+
+
+def pre_tokenizer(name: str) -> pre_tokenizers.PreTokenizer:
+    """The byte-level pre-tokenizer `name` of PRETOKENIZERS (a ZettError names the key)."""
+    if name == "gpt2":
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if name == "punct_attach":
+        split = pre_tokenizers.Split(Regex(_PUNCT_ATTACH), behavior="isolated")
+        return pre_tokenizers.Sequence(
+            [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        )
+    raise ZettError(
+        f"data.pretokenizers: unknown pre-tokenizer {name!r}; use some of {', '.join(PRETOKENIZERS)}"
+    )
 
 
 @dataclass
@@ -90,11 +122,12 @@ class SampledTokenizer:
         return len(self.pieces)
 
 
-def count_words(texts: list[str]) -> Counter[str]:
+def count_words(texts: list[str], pretokenizer: str = "gpt2") -> Counter[str]:
     """Byte-level pre-tokens (`Ġword` style) of `texts` with their frequencies."""
+    pre = pre_tokenizer(pretokenizer)
     words: Counter[str] = Counter()
     for text in texts:
-        words.update(w for w, _ in _PRE.pre_tokenize_str(text))
+        words.update(w for w, _ in pre.pre_tokenize_str(text))
     return words
 
 
@@ -112,10 +145,10 @@ def count_substrings(words: Counter[str], max_len: int = MAX_PIECE_LEN) -> dict[
     return counts
 
 
-def build_unigram(pieces: list[str], scores: np.ndarray) -> Tokenizer:
+def build_unigram(pieces: list[str], scores: np.ndarray, pretokenizer: str = "gpt2") -> Tokenizer:
     """A byte-level Unigram tokenizer over `pieces` (byte symbols) with `scores` (log-probs)."""
     tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(pieces, scores)], None, False))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.pre_tokenizer = pre_tokenizer(pretokenizer)
     tok.decoder = decoders.ByteLevel()
     return tok
 
@@ -128,6 +161,7 @@ def sample_tokenizer(
     noise_std: float = 4.0,
     max_piece_len: int = MAX_PIECE_LEN,
     method: str = "zett",
+    pretokenizer: str = "gpt2",
 ) -> SampledTokenizer:
     """Sample a byte-level Unigram tokenizer of at most `vocab_size` pieces from `texts`.
 
@@ -138,7 +172,7 @@ def sample_tokenizer(
     if vocab_size <= N_BYTES:
         raise ZettError(f"data.vocab_size_min/max: {vocab_size} must exceed {N_BYTES} (bytes)")
     check_method(method)
-    counts = count_substrings(count_words(texts), max_piece_len)
+    counts = count_substrings(count_words(texts, pretokenizer), max_piece_len)
     byte_set = set(_BYTE_SYMBOLS)
     cands = [s for s in counts if s not in byte_set]
     cand_counts = np.fromiter((counts[s] for s in cands), dtype=np.float64, count=len(cands))
@@ -162,7 +196,8 @@ def sample_tokenizer(
     # The Unigram model wants log-probs; normalize so they form a distribution.
     m = all_scores.max()
     logprobs = all_scores - (m + np.log(np.exp(all_scores - m).sum()))
-    return SampledTokenizer(build_unigram(pieces, logprobs), pieces, logprobs.astype(np.float32))
+    tok = build_unigram(pieces, logprobs, pretokenizer)
+    return SampledTokenizer(tok, pieces, logprobs.astype(np.float32))
 
 
 def piece_bytes(piece: str) -> bytes:

@@ -79,17 +79,25 @@ def _warmup_cosine(peak: float, end: float, warmup: int, steps: int) -> optax.Sc
 
 
 def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
-    """Linear warm-up to `lr`, cosine decay to `end_lr` at `steps`.
+    """Linear warm-up to `lr`, cosine decay to `end_lr` at `schedule_steps` (default `steps`).
 
     With a compose stage, its `compose_steps` come first with their own one-cycle schedule
     (peak `compose_lr`, 5% warm-up, decay to a tenth); the rest then starts afresh.
+    With `cooldown_steps` = N, the last N steps of `steps` instead fall linearly from the rate
+    the schedule has at step `steps` − N to 0: a run on a long horizon (a warm-started
+    continuation) can end annealed without changing the rates before its cool-down.
     """
-    c = min(cfg.compose_steps, cfg.steps)
-    rest = _warmup_cosine(cfg.lr, cfg.end_lr, cfg.warmup_steps, max(cfg.steps - c, 1))
-    if c <= 0:
-        return rest
-    compose = _warmup_cosine(cfg.compose_lr, cfg.compose_lr / 10, max(c // 20, 1), c)
-    return optax.join_schedules([compose, rest], [c])
+    horizon = cfg.schedule_steps or cfg.steps
+    c = min(cfg.compose_steps, horizon)
+    schedule = _warmup_cosine(cfg.lr, cfg.end_lr, cfg.warmup_steps, max(horizon - c, 1))
+    if c > 0:
+        compose = _warmup_cosine(cfg.compose_lr, cfg.compose_lr / 10, max(c // 20, 1), c)
+        schedule = optax.join_schedules([compose, schedule], [c])
+    if cfg.cooldown_steps <= 0:
+        return schedule
+    start = max(cfg.steps - cfg.cooldown_steps, 0)
+    cooldown = optax.linear_schedule(float(schedule(start)), 0.0, cfg.steps - start)
+    return optax.join_schedules([schedule, cooldown], [start])
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
