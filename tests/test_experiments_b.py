@@ -260,3 +260,23 @@ def test_config_digest_ignores_where_and_with_which_version_it_was_saved(tmp_pat
     assert cells.config_digest(a) == cells.config_digest(b)
     assert cells.config_digest(a) != cells.config_digest(write("c.json", rope_theta=1e5))
     assert cells.config_digest(tmp_path / "nope") == "missing"
+
+
+def test_row_drift_groups_tokens_by_gpt2_pretokens():
+    """experiments/row_drift.py: a token is 'spanning' iff GPT-2 cuts its text in several
+    pre-tokens; its drift means are count-weighted within each group."""
+    import numpy as np
+    from tokenizers import Tokenizer, models
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import row_drift
+
+    vocab = {"(self": 0, "self": 1, "):\n": 2, "Ġthe": 3}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="self"))
+    tok.decoder = None
+    spans = row_drift.spans_pretokens(tok, np.arange(4))
+    assert spans.tolist() == [True, False, True, False]
+    r, w = np.array([0.2, 0.0, 0.1, 0.02]), np.array([1.0, 3.0, 3.0, 1.0])
+    assert row_drift.weighted_mean(r, w, spans) == pytest.approx((0.2 + 0.3) / 4)
+    assert row_drift.weighted_mean(r, w, ~spans) == pytest.approx(0.02 / 4)
+    assert row_drift.weighted_mean(r, w, np.zeros(4, bool)) == 0.0
