@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (four stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (six stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -11,8 +11,11 @@ stage's export and stopped at the step the shipped hypernet was exported at:
 3. configs/smollm2_cpu_long.yaml to step 2310: 410 LM steps of ~4,000 tokens (2.02M LM tokens
    in all), ~3 h on two cores;
 4. configs/smollm2_cpu_continue.yaml to step 2522: 212 more LM steps with
-   `hypernet.correct_fragments` on (2.85M LM tokens in all), ~1 h (its `train.max_minutes` is
-   switched off here, so the stage ends at its step, not at a wall-clock limit).
+   `hypernet.correct_fragments` on (2.85M LM tokens in all), ~1 h (`train.max_minutes` is
+   switched off here, so every stage ends at its step, not at a wall-clock limit);
+5. the same config on to step 2681 (3.47M LM tokens in all), ~1 h;
+6. configs/smollm2_cpu_pretok.yaml to step 2938: 257 LM steps whose sampled tokenizers draw
+   their pre-tokenizer from `gpt2` and `punct_attach` (4.48M LM tokens in all), ~1.5 h.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
@@ -20,7 +23,10 @@ of the shipped run had a warm start that restarted the lr schedule (fixed since,
 hypernets/smollm2_compose_zett/TRAINING.md), so its LM steps ran at ≈3e-4, here at the
 configured schedule; and the shipped stage 3 was three warm starts (at steps 1900, 2000 and
 2050: fresh AdamW moments each time, cosine horizon 2200, then 2300, then 2310), here one run.
-Stage 4 is as shipped (one warm start at step 2310, stopped at 2522 by its wall-clock limit).
+Stage 4 is as shipped (one warm start at step 2310, stopped at 2522 by its wall-clock limit);
+stage 5 resumes stage 4's run (the shipped one was a warm start at 2522: fresh AdamW moments);
+stage 6 is as shipped up to its resume at step 2833 (the shipped run resumed with its
+checkpoint, so nothing was lost there).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ STAGES = [  # (config, stop after this step)
     ("configs/smollm2_cpu_compose_zett.yaml", 1900),
     ("configs/smollm2_cpu_long.yaml", 2310),
     ("configs/smollm2_cpu_continue.yaml", 2522),
+    ("configs/smollm2_cpu_continue.yaml", 2681),
+    ("configs/smollm2_cpu_pretok.yaml", 2938),
 ]
 
 

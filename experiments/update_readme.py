@@ -22,24 +22,28 @@ SECTIONS = [
         "table": "results/zero_shot_default/zero_shot.md",
         "plot": "results/zero_shot_default/zero_shot.png",
         "command": "python experiments/zero_shot.py --hypernet hypernets/smollm2 --label "
-        "cont-2522 --also long-2310=hypernets/smollm2_long2310 --methods hypernet fvt "
+        "pretok-2938 --also cont-2681=hypernets/smollm2_cont2681 "
+        "cont-2522=hypernets/smollm2_cont2522 --methods hypernet fvt "
         "--results results/zero_shot_default",
         "what": "the protocol of the table below (corpus test split, 4,000 bytes per language, "
-        "fp32), for the default since 2026-12-04: `cont-2522` = compose stage → 400 LM steps "
-        "with the zett sampler → 622 LM steps of ~4,000 tokens, the last 212 of them with "
-        "`hypernet.correct_fragments` on (configs/smollm2_cpu_long.yaml, then "
-        "configs/smollm2_cpu_continue.yaml; 2.85M LM tokens in all; "
-        "hypernets/smollm2/TRAINING.md); `long-2310` = the same run at step 2310 (2.02M "
-        "tokens, fragments copied, the default of 2026-12-03, hypernets/smollm2_long2310). "
-        "The continuation is better on all six means: by 0.008–0.030 bpb on the real "
-        "tokenizers and by 0.23–0.24 on the local 16k ones, where Russian text falls apart "
-        "into lone UTF-8 bytes of its letters (4.04 → 3.13 and 3.95 → 3.06 bpb) — rows the "
-        "step-2310 hypernet copied from SmolLM2, which merges those bytes and barely trained "
-        "them. It is slightly worse in two cells: German under local-de-16k (2.061 vs 2.035) "
-        "and Python under llama2 (1.060 vs 1.058). All 19 cells were computed on a fresh "
-        "clone in 12 min on the 2-core CPU (cached cells from another machine did not hit: "
-        "their digests differ although the recomputed `original`, `fvt` and `long-2310` "
-        "numbers equal the committed ones to the printed digits).",
+        "fp32), for the default since 2026-12-06: `pretok-2938` = compose stage → 400 LM steps "
+        "with the zett sampler → 1,038 LM steps of ~4,000 tokens, from step 2311 with "
+        "`hypernet.correct_fragments` on and for the last 257 with two pre-tokenizers in the "
+        "tokenizer sampler, `data.pretokenizers: [gpt2, punct_attach]` (configs/smollm2_cpu_long.yaml, "
+        "configs/smollm2_cpu_continue.yaml, configs/smollm2_cpu_pretok.yaml; 4.48M LM tokens "
+        "in all; hypernets/smollm2/TRAINING.md); `cont-2681` = the same run at step 2681, "
+        "before the sampler change (3.47M tokens); `cont-2522` = at step 2522 (2.85M tokens, the "
+        "default of 2026-12-04). From 2522 to 2681 with GPT-2 pre-tokenization only, llama2 "
+        "and the local 16k tokenizers improved while Python under Llama-3, Qwen3 and cl100k got "
+        "0.08–0.09 bpb worse: their tokens across GPT-2's pre-token boundaries (`):` + "
+        "newline, `(self`) never occur in sampled tokenizers, and their rows moved 17–23× "
+        "more than the rest (results/row_drift.md). With both pre-tokenizers, 257 more steps "
+        "beat both earlier steps on all six means: Llama-3 2.037 → 1.904, Qwen3 2.009 → "
+        "1.879, cl100k 2.035 → 1.911 (Python 1.65 → 1.44 under each), German-16k 2.678 → "
+        "2.624, code-16k 2.822 → 2.745, llama2 1.716 → 1.712; per language it is behind step "
+        "2681 in two llama2 cells (German 2.485 vs 2.479, Python 1.061 vs 1.059) and step 2522 "
+        "in three (English, German, Python, by ≤ 0.002). A hypernet's 6 cells take ~3.6 min "
+        "on the 2-core CPU.",
     },
     {
         "title": "Training curve of the default hypernet, every stage (held-out bpb vs LM tokens)",
@@ -51,8 +55,10 @@ SECTIONS = [
         "with the unseen llama2 tokenizer along the whole history of hypernets/smollm2 "
         "(its committed metrics.jsonl): step 0 is FVT, steps 1–1500 the compose stage (0 LM "
         "tokens), 1501–1900 the zett-sampler LM stage (~1k tokens per step), 1901–2310 the long "
-        "LM stage (~4k tokens per step), 2311–2522 its continuation with "
-        "`hypernet.correct_fragments` (configs/smollm2_cpu_continue.yaml). Plots: vs LM tokens (above) and vs wall hours of the "
+        "LM stage (~4k tokens per step), 2311–2681 its continuation with "
+        "`hypernet.correct_fragments` (configs/smollm2_cpu_continue.yaml), 2682–2938 with two "
+        "pre-tokenizers in the sampler (configs/smollm2_cpu_pretok.yaml; llama2 changes little, "
+        "the gain is on tokenizers whose pieces cross GPT-2's pre-token boundaries, table above). Plots: vs LM tokens (above) and vs wall hours of the "
         "2-core CPU (results/train_curve_default_hours.png; the machine was shared with light "
         "work, so hours are an upper bound on CPU hours).",
     },
