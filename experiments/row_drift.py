@@ -35,15 +35,6 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def input_rows(export_dir: Path) -> np.ndarray:
-    """float32 [V, D] input embedding matrix of an HF export."""
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(export_dir / "model.safetensors"))
-    key = next(k for k in tensors if k.endswith("embed_tokens.weight"))
-    return tensors[key].astype(np.float32)
-
-
 def weighted_mean(values: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> float:
     """Mean of `values[mask]` weighted by `weights[mask]` (0 when nothing is selected)."""
     return float((values[mask] * weights[mask]).sum() / max(weights[mask].sum(), 1.0))
@@ -59,16 +50,15 @@ def spans_pretokens(tok, ids: np.ndarray) -> np.ndarray:
 
 def run(before: Path, after: Path, target: str, langs: list[str], n_bytes: int, top: int):
     from zett.data.corpus import texts_for
-    from zett.transfer import run as transfer_run
+    from zett.transfer.baselines import METHODS, build_inputs
+    from zett.transfer.load import load_pair
 
-    work = ROOT / "outputs" / "row_drift"
+    # the base loaded once; each hypernet's input rows as `zett transfer` would export them
+    _, loaded, base_tok, _, tok = load_pair("smollm2", target)
     rows = {}
     for name, hypernet in (("before", before), ("after", after)):
-        out = transfer_run.transfer(hypernet, "smollm2", target, work / name, overwrite=True)
-        rows[name] = input_rows(out)
-    import tokenizers
-
-    tok = tokenizers.Tokenizer.from_file(str(work / "before" / "tokenizer.json"))
+        inputs = build_inputs(loaded, base_tok, tok, {"hypernet": str(hypernet)})
+        rows[name] = np.asarray(METHODS["hypernet"](inputs).input, np.float32)
     norm = np.linalg.norm(rows["before"], axis=1) + 1e-6
     rel = np.linalg.norm(rows["after"] - rows["before"], axis=1) / norm
     res: dict = {"before": _shown(before), "after": _shown(after), "target": target, "langs": {}}
@@ -80,7 +70,6 @@ def run(before: Path, after: Path, target: str, langs: list[str], n_bytes: int, 
         w = np.array([counts[i] for i in ids], dtype=np.float64)
         spans = spans_pretokens(tok, ids)
         r = rel[ids]
-
         order = np.argsort(-(r * w))[:top]
         res["langs"][lang] = {
             "tokens": int(w.sum()),
@@ -125,7 +114,7 @@ def to_markdown(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", type=Path, default=ROOT / "hypernets" / "smollm2")
+    ap.add_argument("--before", type=Path, default=ROOT / "hypernets" / "smollm2_cont2522")
     ap.add_argument("--after", type=Path, default=ROOT / "hypernets" / "smollm2_cont2681")
     ap.add_argument("--target", default="llama3", help="target tokenizer (name or path)")
     ap.add_argument("--langs", nargs="*", default=["en", "python"])

@@ -34,13 +34,7 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import (
-    PRETOKENIZERS,
-    check_method,
-    piece_bytes,
-    pre_tokenizer,
-    sample_tokenizer,
-)
+from zett.data.sampler import check_method, check_pretokenizers, piece_bytes, sample_tokenizer
 from zett.errors import ZettError
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
@@ -451,10 +445,7 @@ class BatchIterator:
 
 def _check_config(cfg: DataConfig) -> None:
     check_method(cfg.sampler)
-    if not cfg.pretokenizers:
-        raise ZettError(f"data.pretokenizers: empty; list some of {', '.join(PRETOKENIZERS)}")
-    for name in cfg.pretokenizers:
-        pre_tokenizer(name)  # a ZettError naming the key for an unknown one
+    check_pretokenizers(cfg.pretokenizers)
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
     if cfg.seq_len > cfg.n_token_subsample:

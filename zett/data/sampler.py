@@ -108,6 +108,15 @@ def pre_tokenizer(name: str) -> pre_tokenizers.PreTokenizer:
     )
 
 
+def check_pretokenizers(names: list[str]) -> None:
+    """Raise a ZettError naming `data.pretokenizers` unless `names` is a non-empty list of
+    PRETOKENIZERS."""
+    if not names:
+        raise ZettError(f"data.pretokenizers: empty; list some of {', '.join(PRETOKENIZERS)}")
+    for name in names:
+        pre_tokenizer(name)
+
+
 @dataclass
 class SampledTokenizer:
     """A sampled tokenizer: `tokenizer` (HF `tokenizers`), its pieces (byte-level symbols,
