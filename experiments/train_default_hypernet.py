@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (six stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (seven stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -15,7 +15,9 @@ stage's export and stopped at the step the shipped hypernet was exported at:
    switched off here, so every stage ends at its step, not at a wall-clock limit);
 5. the same config on to step 2681 (3.47M LM tokens in all), ~1 h;
 6. configs/smollm2_cpu_pretok.yaml to step 2938: 257 LM steps whose sampled tokenizers draw
-   their pre-tokenizer from `gpt2` and `punct_attach` (4.48M LM tokens in all), ~1.5 h.
+   their pre-tokenizer from `gpt2` and `punct_attach` (4.48M LM tokens in all), ~1.5 h;
+7. configs/smollm2_cpu_cooldown.yaml to step 3248: 310 more such steps, the last 258 with the
+   learning rate falling linearly towards 0 (5.68M LM tokens in all), ~1.5 h.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
@@ -26,7 +28,9 @@ configured schedule; and the shipped stage 3 was three warm starts (at steps 190
 Stage 4 is as shipped (one warm start at step 2310, stopped at 2522 by its wall-clock limit);
 stage 5 resumes stage 4's run (the shipped one was a warm start at 2522: fresh AdamW moments);
 stage 6 is as shipped up to its resume at step 2833 (the shipped run resumed with its
-checkpoint, so nothing was lost there).
+checkpoint, so nothing was lost there); stage 7 is as shipped up to its resume at step 2990
+(the shipped run resumed with its checkpoint there; it was stopped at 3248 by its wall-clock
+limit, 22 steps before the cool-down's end, and here stops at 3248 by `until`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ STAGES = [  # (config, stop after this step)
     ("configs/smollm2_cpu_continue.yaml", 2522),
     ("configs/smollm2_cpu_continue.yaml", 2681),
     ("configs/smollm2_cpu_pretok.yaml", 2938),
+    ("configs/smollm2_cpu_cooldown.yaml", 3248),
 ]
 
 
