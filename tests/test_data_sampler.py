@@ -127,3 +127,19 @@ def test_punct_attach_forms_tokens_across_gpt2_boundaries() -> None:
             assert st.tokenizer.decode(st.tokenizer.encode(t, add_special_tokens=False).ids) == t
     with pytest.raises(ZettError, match="data.pretokenizers"):
         pre_tokenizer("whitespace")
+
+
+def test_metaspace_cuts_only_before_spaces() -> None:
+    """metaspace (the SentencePiece convention) keeps everything between two spaces in one
+    pre-token, newlines and punctuation included, and makes each indent space its own;
+    its sampled tokenizers round-trip every text and form pieces across newlines."""
+    text = "import os\nimport sys\n\ndef f(self):\n    return self.add(2025)\n"
+    words = [w for w, _ in pre_tokenizer("metaspace").pre_tokenize_str(text)]
+    assert words[:3] == ["import", "ĠosĊimport", "ĠsysĊĊdef"]
+    assert words[4:8] == ["Ġ", "Ġ", "Ġ", "Ġreturn"]
+    assert "".join(words) == "".join(w for w, _ in pre_tokenizer("gpt2").pre_tokenize_str(text))
+    code = [text, "x = g(self)\n", "if a.add(b):\n    pass\n"] * 20
+    st = sample_tokenizer(code + TEXTS, np.random.default_rng(0), 700, pretokenizer="metaspace")
+    assert any("Ċ" in p and p.strip("Ċ") for p in st.pieces)  # e.g. `):Ċ`, `sĊ`
+    for t in set(code + TEXTS):
+        assert st.tokenizer.decode(st.tokenizer.encode(t, add_special_tokens=False).ids) == t

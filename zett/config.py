@@ -84,8 +84,8 @@ class DataConfig:
     texts_per_sample: int = knob(256, "texts whose substrings build one sampled tokenizer")
     sampler: str = knob("zett", "zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)")
     pretokenizers: list[str] = knob(
-        help="pre-tokenizers of sampled tokenizers, one drawn per sample: gpt2 | punct_attach "
-        "(zett/data/sampler.py)",
+        help="pre-tokenizers of sampled tokenizers, one drawn per sample: gpt2 | punct_attach | "
+        "metaspace (zett/data/sampler.py)",
         factory=lambda: ["gpt2"],
     )
     noise_mean: float = knob(1e-5, "zett: median noise level σ on piece probs; 0 turns noise off")

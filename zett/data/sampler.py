@@ -35,7 +35,11 @@ hypernet trained on those alone gets no LM signal for them (their rows drift fro
 `punct_attach` covers the other common convention, written here from its rules: a letter
 run may take one leading space or punctuation character, digits go in groups of up to
 three, a punctuation run takes an optional leading space and the newlines after it, and
-whitespace that ends in newlines is one pre-token.
+whitespace that ends in newlines is one pre-token. `metaspace` is the SentencePiece
+convention (HF `Metaspace` with `split`, the Llama-2 and Gemma style, and tokenizers trained
+with no pre-tokenizer rule but spaces): text is cut only before a space, so punctuation,
+newlines and letters merge freely within a pre-token (`s)`, `os\nimport`, `.\n\n`) and each
+space of an indent is its own pre-token.
 
 The noise decides *which* pieces a sampled vocabulary has, not how text is segmented with
 them (segmenting with noisy scores pushes text towards ~1.5 bytes per token).
@@ -91,15 +95,17 @@ _PUNCT_ATTACH = (
     r"|\s*[\r\n]+"  # whitespace up to and including newlines
     r"|\s+(?!\S)|\s+"  # other whitespace: the last space stays with the next word
 )
-PRETOKENIZERS = ("gpt2", "punct_attach")
+_METASPACE = r" ?[^ ]+| "  # one leading space and everything up to the next space
+PRETOKENIZERS = ("gpt2", "punct_attach", "metaspace")
 
 
 def pre_tokenizer(name: str) -> pre_tokenizers.PreTokenizer:
     """The byte-level pre-tokenizer `name` of PRETOKENIZERS (a ZettError names the key)."""
     if name == "gpt2":
         return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if name == "punct_attach":
-        split = pre_tokenizers.Split(Regex(_PUNCT_ATTACH), behavior="isolated")
+    if name in ("punct_attach", "metaspace"):
+        rule = _PUNCT_ATTACH if name == "punct_attach" else _METASPACE
+        split = pre_tokenizers.Split(Regex(rule), behavior="isolated")
         return pre_tokenizers.Sequence(
             [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
         )
