@@ -22,32 +22,39 @@ SECTIONS = [
         "table": "results/zero_shot_default/zero_shot.md",
         "plot": "results/zero_shot_default/zero_shot.png",
         "command": "python experiments/zero_shot.py --hypernet hypernets/smollm2 --label "
-        "cool-3248 --also pretok-2938=hypernets/smollm2_pretok2938 "
-        "cont-2681=hypernets/smollm2_cont2681 cont-2522=hypernets/smollm2_cont2522 "
-        "--methods hypernet fvt --results results/zero_shot_default",
+        "meta-3470 --also cool-3248=hypernets/smollm2_cool3248 "
+        "pretok-2938=hypernets/smollm2_pretok2938 cont-2681=hypernets/smollm2_cont2681 "
+        "cont-2522=hypernets/smollm2_cont2522 --methods hypernet fvt "
+        "--results results/zero_shot_default",
         "what": "the protocol of the table below (corpus test split, 4,000 bytes per language, "
-        "fp32), for the default since 2026-12-06 evening: `cool-3248` = compose stage → 400 LM "
-        "steps with the zett sampler → 1,348 LM steps of ~4,000 tokens, from step 2311 with "
+        "fp32), for the default since 2026-12-06 night: `meta-3470` = compose stage → 400 LM "
+        "steps with the zett sampler → 1,570 LM steps of ~4,000 tokens, from step 2311 with "
         "`hypernet.correct_fragments` on, from step 2682 with two pre-tokenizers in the "
-        "tokenizer sampler (`data.pretokenizers: [gpt2, punct_attach]`) and from step 2990 a "
-        "linear learning-rate cool-down (configs/smollm2_cpu_long.yaml, "
-        "configs/smollm2_cpu_continue.yaml, configs/smollm2_cpu_pretok.yaml, "
-        "configs/smollm2_cpu_cooldown.yaml; 5.68M LM tokens in all; "
-        "hypernets/smollm2/TRAINING.md); `pretok-2938` = the same run at step 2938 (4.48M "
-        "tokens, the default of 2026-12-06 morning); `cont-2681` = at step 2681, before the "
-        "sampler change (3.47M tokens); `cont-2522` = at step 2522 (2.85M tokens, the default "
-        "of 2026-12-04). From 2522 to 2681 with GPT-2 pre-tokenization only, llama2 and the "
+        "tokenizer sampler (`data.pretokenizers: [gpt2, punct_attach]`), from step 2990 to "
+        "3248 a linear learning-rate cool-down and from step 3249 a third sampler "
+        "pre-tokenizer, `metaspace`, re-warmed and cooled down again "
+        "(configs/smollm2_cpu_long.yaml, configs/smollm2_cpu_continue.yaml, "
+        "configs/smollm2_cpu_pretok.yaml, configs/smollm2_cpu_cooldown.yaml, "
+        "configs/smollm2_cpu_metaspace.yaml; 6.55M LM tokens in all; "
+        "hypernets/smollm2/TRAINING.md); `cool-3248` = the same run at step 3248 (5.68M "
+        "tokens, the default of 2026-12-06 evening); `pretok-2938` = at step 2938 (4.48M, the "
+        "default of 2026-12-06 morning); `cont-2681` = at step 2681, before the first sampler "
+        "change (3.47M tokens); `cont-2522` = at step 2522 (2.85M tokens, the default of "
+        "2026-12-04). From 2522 to 2681 with GPT-2 pre-tokenization only, llama2 and the "
         "local 16k tokenizers improved while Python under Llama-3, Qwen3 and cl100k got "
         "0.08–0.09 bpb worse: their tokens across GPT-2's pre-token boundaries (`):` + "
         "newline, `(self`) never occur in sampled tokenizers, and their rows moved 17–23× "
         "more than the rest (results/row_drift.md). With both pre-tokenizers, 257 more steps "
         "beat both earlier steps on all six means (Llama-3 2.037 → 1.904, Qwen3 2.009 → "
-        "1.879, cl100k 2.035 → 1.911), and 310 more with the cool-down beat step 2938 on all "
-        "six again: Llama-3 1.904 → 1.877, Qwen3 1.879 → 1.855, cl100k 1.911 → 1.884, llama2 "
-        "1.712 → 1.707, German-16k 2.624 → 2.614, code-16k 2.745 → 2.725; per language only "
-        "llama2's Python cell is behind step 2938 (1.062 vs 1.061). What the cool-down adds "
-        "over the same steps at the cosine rate was not measured separately. A hypernet's 6 "
-        "cells take ~3 min on the 2-core CPU.",
+        "1.879, cl100k 2.035 → 1.911), 310 more with the cool-down beat step 2938 on all six "
+        "again (Llama-3 1.904 → 1.877, cl100k 1.911 → 1.884), and 222 more with `metaspace` "
+        "(which forms the pieces of tokenizers trained without a pre-tokenizer rule but "
+        "spaces, as the local 16k ones are) beat step 3248 on all six: German-16k 2.614 → "
+        "2.557, code-16k 2.725 → 2.673 (3–4× what earlier ~300-step stages gave them), "
+        "Llama-3 1.877 → 1.867, Qwen3 1.855 → 1.846, cl100k 1.884 → 1.869, llama2 1.707 → "
+        "1.703; per language only Python under the four real tokenizers is behind step 3248 "
+        "(by 0.0005–0.004). What the cool-downs add over the same steps at the cosine rate was "
+        "not measured separately. A hypernet's 6 cells take ~3–4.5 min on the 2-core CPU.",
     },
     {
         "title": "Training curve of the default hypernet, every stage (held-out bpb vs LM tokens)",
@@ -64,7 +71,8 @@ SECTIONS = [
         "pre-tokenizers in the sampler (configs/smollm2_cpu_pretok.yaml; llama2 changes little, "
         "the gain is on tokenizers whose pieces cross GPT-2's pre-token boundaries, table above), "
         "2939–3248 the same with a linear lr cool-down from step 2990 "
-        "(configs/smollm2_cpu_cooldown.yaml). Plots: vs LM tokens (above) and vs wall hours of the "
+        "(configs/smollm2_cpu_cooldown.yaml), 3249–3470 with a third sampler pre-tokenizer "
+        "and a second cool-down (configs/smollm2_cpu_metaspace.yaml). Plots: vs LM tokens (above) and vs wall hours of the "
         "2-core CPU (results/train_curve_default_hours.png; the machine was shared with light "
         "work, so hours are an upper bound on CPU hours).",
     },
