@@ -36,7 +36,7 @@ hypernet trained on those alone gets no LM signal for them (their rows drift fro
 run may take one leading space or punctuation character, digits go in groups of up to
 three, a punctuation run takes an optional leading space and the newlines after it, and
 whitespace that ends in newlines is one pre-token. `metaspace` is the SentencePiece
-convention (HF `Metaspace` with `split`, the Llama-2 and Gemma style, and tokenizers trained
+convention without script splitting (HF `Metaspace` with `split`, as in tokenizers trained
 with no pre-tokenizer rule but spaces): text is cut only before a space, so punctuation,
 newlines and letters merge freely within a pre-token (`s)`, `os\nimport`, `.\n\n`) and each
 space of an indent is its own pre-token.
