@@ -34,7 +34,7 @@ stage 6 is as shipped up to its resume at step 2833 (the shipped run resumed wit
 checkpoint, so nothing was lost there); stage 7 is as shipped up to its resume at step 2990
 (the shipped run resumed with its checkpoint there; it was stopped at 3248 by its wall-clock
 limit, 22 steps before the cool-down's end, and here stops at 3248 by `until`); stage 8
-starts from stage 7's checkpoint as shipped (`CARRY`) and is as shipped up to its resume at
+starts from stage 7's checkpoint as shipped (the third field of its STAGES entry) and is as shipped up to its resume at
 step 3290, where the shipped run's cool-down was shortened from 290 to 170 steps (the rate
 before step 3300 is the same in both).
 """
@@ -48,28 +48,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-STAGES = [  # (config, stop after this step)
-    ("configs/smollm2_cpu_compose.yaml", 1500),
-    ("configs/smollm2_cpu_compose_zett.yaml", 1900),
-    ("configs/smollm2_cpu_long.yaml", 2310),
-    ("configs/smollm2_cpu_continue.yaml", 2522),
-    ("configs/smollm2_cpu_continue.yaml", 2681),
-    ("configs/smollm2_cpu_pretok.yaml", 2938),
-    ("configs/smollm2_cpu_cooldown.yaml", 3248),
-    ("configs/smollm2_cpu_metaspace.yaml", 3470),
+STAGES = [  # (config, stop after this step, start from the previous stage's checkpoint)
+    ("configs/smollm2_cpu_compose.yaml", 1500, False),
+    ("configs/smollm2_cpu_compose_zett.yaml", 1900, False),
+    ("configs/smollm2_cpu_long.yaml", 2310, False),
+    ("configs/smollm2_cpu_continue.yaml", 2522, False),
+    ("configs/smollm2_cpu_continue.yaml", 2681, False),
+    ("configs/smollm2_cpu_pretok.yaml", 2938, False),
+    ("configs/smollm2_cpu_cooldown.yaml", 3248, False),
+    ("configs/smollm2_cpu_metaspace.yaml", 3470, True),
 ]
-# Stages that continue the previous stage's run from its checkpoint (AdamW moments kept)
-# instead of warm-starting from its export, as the shipped run did.
-CARRY = {"configs/smollm2_cpu_metaspace.yaml"}
+# A stage with the third field True continues the previous stage's run from its checkpoint
+# (AdamW moments kept) instead of warm-starting from its export, as the shipped run did.
 
 
 def run_stage(
-    config: Path, until: int, init_from: Path | None, carry: tuple[Path, int] | None = None
+    config: Path,
+    until: int,
+    init_from: Path | None,
+    carry: tuple[Path, int] | None = None,
+    keep_checkpoint: bool = False,
 ) -> tuple[Path, Path]:
     """Train `config` to step `until` and export it; returns (run dir, exported hypernet
     dir). The run resumes its own checkpoints if it has some; else, with `carry` = (run dir,
     step) of the previous stage, it starts from that run's checkpoint; else it warm-starts
-    from `init_from`."""
+    from `init_from`. `keep_checkpoint` makes sure a checkpoint at `until` exists (for a
+    next stage that carries this one)."""
     from zett.config import load_config
     from zett.train.checkpoint import Checkpointer
     from zett.train.loop import Trainer
@@ -86,8 +90,8 @@ def run_stage(
         resume = True
     trainer = Trainer(cfg, resume=bool(resume))
     trainer.run(until=until)
-    if trainer.ckpt.latest_step() != until:
-        trainer.save(until)  # what a carrying stage after this one starts from
+    if keep_checkpoint and trainer.ckpt.latest_step() != until:
+        trainer.save(until)
     return run, trainer.export(run / f"hypernet-step{until}")
 
 
@@ -99,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     exported: Path | None = None
     previous: tuple[Path, int] | None = None
-    for config, until in STAGES:
-        carry = previous if config in CARRY else None
-        run, exported = run_stage(ROOT / config, until, exported, carry)
+    for i, (config, until, carries) in enumerate(STAGES):
+        next_carries = i + 1 < len(STAGES) and STAGES[i + 1][2]
+        carry = previous if carries else None
+        run, exported = run_stage(ROOT / config, until, exported, carry, next_carries)
         previous = (run, until)
     assert exported is not None
     dest = Path(args.dest)

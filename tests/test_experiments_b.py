@@ -280,3 +280,19 @@ def test_row_drift_groups_tokens_by_gpt2_pretokens():
     assert row_drift.weighted_mean(r, w, spans) == pytest.approx((0.2 + 0.3) / 4)
     assert row_drift.weighted_mean(r, w, ~spans) == pytest.approx(0.02 / 4)
     assert row_drift.weighted_mean(r, w, np.zeros(4, bool)) == 0.0
+
+
+def test_default_hypernet_stages_end_at_the_shipped_step():
+    """experiments/train_default_hypernet.py reproduces hypernets/smollm2: its stages load,
+    stop at increasing steps within their configs' `train.steps`, the first carries nothing,
+    and the last stops at the step the shipped default's JSON records."""
+    from experiments.train_default_hypernet import STAGES
+    from zett.config import load_config
+
+    assert not STAGES[0][2]
+    untils = [until for _, until, _ in STAGES]
+    assert untils == sorted(set(untils))
+    for config, until, _ in STAGES:
+        assert until <= load_config(ROOT / config, []).train.steps, config
+    shipped = json.loads((ROOT / "hypernets" / "smollm2" / "hypernet.json").read_text())
+    assert untils[-1] == shipped["step"]

@@ -96,16 +96,18 @@ _PUNCT_ATTACH = (
     r"|\s+(?!\S)|\s+"  # other whitespace: the last space stays with the next word
 )
 _METASPACE = r" ?[^ ]+| "  # one leading space and everything up to the next space
-PRETOKENIZERS = ("gpt2", "punct_attach", "metaspace")
+# Pre-tokenizers that split by a regex of their own, then map bytes to symbols without
+# GPT-2's regex; `gpt2` is ByteLevel's own regex.
+_SPLIT_RULES = {"punct_attach": _PUNCT_ATTACH, "metaspace": _METASPACE}
+PRETOKENIZERS = ("gpt2", *_SPLIT_RULES)
 
 
 def pre_tokenizer(name: str) -> pre_tokenizers.PreTokenizer:
     """The byte-level pre-tokenizer `name` of PRETOKENIZERS (a ZettError names the key)."""
     if name == "gpt2":
         return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if name in ("punct_attach", "metaspace"):
-        rule = _PUNCT_ATTACH if name == "punct_attach" else _METASPACE
-        split = pre_tokenizers.Split(Regex(rule), behavior="isolated")
+    if name in _SPLIT_RULES:
+        split = pre_tokenizers.Split(Regex(_SPLIT_RULES[name]), behavior="isolated")
         return pre_tokenizers.Sequence(
             [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
         )
