@@ -296,3 +296,18 @@ def test_default_hypernet_stages_end_at_the_shipped_step():
         assert until <= load_config(ROOT / config, []).train.steps, config
     shipped = json.loads((ROOT / "hypernets" / "smollm2" / "hypernet.json").read_text())
     assert untils[-1] == shipped["step"]
+
+
+def test_pretoken_boundaries_count_tokens_that_span_a_cut():
+    sys.path.insert(0, str(ROOT))
+    from experiments.pretoken_boundaries import boundaries, crossing
+
+    text = " os\nimport x(self)"
+    # gpt2 cuts before "\n", "import", " x", "(", "self" and ")"; metaspace only before " x"
+    assert boundaries(text, "gpt2") == [3, 4, 10, 12, 13, 17]
+    assert boundaries(text, "metaspace") == [10]
+    spans = [(0, 10), (10, 12), (12, 17), (17, 18)]  # " os\nimport", " x", "(self", ")"
+    assert crossing(spans, boundaries(text, "gpt2")) == 2
+    assert crossing(spans, boundaries(text, "punct_attach")) == 1  # "(self" is one pre-token
+    assert crossing(spans, boundaries(text, "metaspace")) == 0
+    assert crossing([(0, 3), (3, 4)], [3]) == 0  # a cut at a token's edge is not inside it
