@@ -311,3 +311,22 @@ def test_pretoken_boundaries_count_tokens_that_span_a_cut():
     assert crossing(spans, boundaries(text, "punct_attach")) == 1  # "(self" is one pre-token
     assert crossing(spans, boundaries(text, "metaspace")) == 0
     assert crossing([(0, 3), (3, 4)], [3]) == 0  # a cut at a token's edge is not inside it
+
+
+def test_token_bits_split_by_agreement_with_the_base_tokenization():
+    sys.path.insert(0, str(ROOT))
+    from experiments.token_bits import split_bits
+
+    text = " os\nimport x"  # gpt2 cuts at 3, 4 and 10
+    base = [[((0, 3), 1.0), ((3, 4), 1.0), ((4, 10), 2.0), ((10, 12), 4.0)]]
+    # the target: " os\nimport" (crosses the cuts), " x" (the base's own span)
+    bits = [[((0, 10), 6.0), ((10, 12), 3.0)]]
+    row = split_bits([text], bits, base)
+    assert row["tokens"] == 2 and row["bytes"] == 12
+    assert row["cross_token_share"] == 0.5 and row["same_token_share"] == 0.5
+    assert row["cross_bpb"] == 6.0 / 12 and row["same_bpb"] == 3.0 / 12
+    assert row["same_original_bpb"] == 4.0 / 12 and row["other_bpb"] == 0.0
+    pieces = [[((0, 3), 1.0), ((3, 4), 1.0), ((4, 6), 1.0), ((6, 10), 1.0), ((10, 12), 1.0)]]
+    row = split_bits([text], pieces, base)  # "im" + "port": inside a pre-token, cut elsewhere
+    assert row["other_token_share"] == 0.4 and row["same_token_share"] == 0.6
+    assert row["bpb"] == 5.0 / 12 and row["same_original_bpb"] == 6.0 / 12

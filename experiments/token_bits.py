@@ -1,0 +1,200 @@
+"""Where do a transfer's bits go: tokens where both tokenizers agree, tokens across GPT-2
+pre-token boundaries, or other segmentations?
+
+Run:      .venv/bin/python experiments/token_bits.py [--target local-code-16k]
+          [--hypernet hypernets/smollm2] [--methods hypernet fvt]
+Needs:    `zett prepare smollm2`, `zett prepare corpus`, the target tokenizer (a local 16k one
+          is trained on first use, as experiments/zero_shot.py trains it, into --workdir).
+Writes:   results/token_bits_<target>.json and .md.
+
+SmolLM2's own tokens never cross a GPT-2 pre-token boundary, so a target token that does
+(`os` + newline + `import`, `(self`, `.\\n\\n`) asks one input row to stand for what the
+frozen body always saw as several positions, and one output row to predict several of its
+tokens at once. This transfers SmolLM2 to `--target` with each method, scores the zero-shot
+table's test texts (same languages, bytes, chunking and context starter as `zett eval`),
+and splits each language's bits by the predicted token's class: `same` (SmolLM2's own
+tokenization of the text has a token with exactly this span: the tokenizers agree here),
+`cross` (crosses a boundary) or `other` (inside one pre-token, but SmolLM2 cuts it
+elsewhere: a fragment of, or a merge of, its tokens): share of tokens, share of bits, bits
+per token and the bits per byte each class contributes. The original model's bpb on the same texts is the reference.
+~1–3 min per method on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "results"
+
+
+def token_nll(model, ids: list[int], start_id: int | None, chunk_tokens: int) -> dict[int, float]:
+    """NLL (nats) of every predicted token of one text, keyed by its index in `ids`, with
+    the chunking `zett eval` uses (zett.eval.bpb.chunk_token_ids)."""
+    import torch
+    import torch.nn.functional as F
+
+    from zett.eval.bpb import chunk_token_ids
+
+    out: dict[int, float] = {}
+    first = 0 if start_id is not None else 1  # the first id `chunk_token_ids` predicts
+    for chunk, n_pred in chunk_token_ids(ids, chunk_tokens, start_id):
+        x = torch.tensor([chunk], dtype=torch.long)
+        with torch.no_grad():
+            logits = model(input_ids=x).logits[0, :-1].float()
+        nll = F.cross_entropy(logits, x[0, 1:], reduction="none")[-n_pred:]
+        out.update({first + k: float(v) for k, v in enumerate(nll)})
+        first += n_pred
+    return out
+
+
+CLASSES = ("same", "cross", "other")
+
+
+def token_class(span: tuple[int, int], base_spans: set | dict, cuts: list[int]) -> str:
+    """`same` if `span` is one of the base tokenization's spans, else `cross` if it
+    crosses a pre-token cut, else `other`."""
+    from experiments.pretoken_boundaries import crossing
+
+    if span in base_spans:
+        return "same"
+    return "cross" if crossing([span], cuts) else "other"
+
+
+def span_bits(model_dir: Path | str, texts: list[str]) -> list[list[tuple[tuple[int, int], float]]]:
+    """Per text, (character span, bits) of every predicted token under the model in
+    `model_dir` with its own tokenizer (byte pieces of one character share its span)."""
+    from zett.eval.bpb import DEFAULT_CHUNK_TOKENS, context_start_id, load_causal_lm
+
+    model, tok = load_causal_lm(model_dir, "cpu")
+    start = context_start_id(tok, model.config)
+    out = []
+    for text in texts:
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        nll = token_nll(model, enc["input_ids"], start, DEFAULT_CHUNK_TOKENS)
+        spans = enc["offset_mapping"]
+        out.append([(tuple(spans[i]), v / math.log(2)) for i, v in sorted(nll.items())])
+    return out
+
+
+def split_bits(texts: list[str], bits: list[list], original: list[list]) -> dict:
+    """Split the bits of `texts` (span_bits of a transfer) by CLASSES (token_class against
+    the original's spans); for `same` spans also the original's bits on them."""
+    from experiments.pretoken_boundaries import boundaries
+
+    total = dict.fromkeys(CLASSES, 0.0)
+    count = dict.fromkeys(CLASSES, 0)
+    same_original = 0.0
+    for text, text_bits, base in zip(texts, bits, original, strict=True):
+        cuts = boundaries(text, "gpt2")
+        base_bits: dict[tuple[int, int], float] = {}
+        for span, b in base:
+            base_bits[span] = base_bits.get(span, 0.0) + b
+        same: set[tuple[int, int]] = set()
+        for span, b in text_bits:
+            kind = token_class(span, base_bits, cuts)
+            total[kind] += b
+            count[kind] += 1
+            same |= {span} if kind == "same" else set()
+        same_original += sum(base_bits[span] for span in same)
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    all_bits, tokens = sum(total.values()), sum(count.values())
+    row = {"bpb": all_bits / n_bytes, "tokens": tokens, "bytes": n_bytes}
+    for kind in CLASSES:
+        row[f"{kind}_token_share"] = count[kind] / max(tokens, 1)
+        row[f"{kind}_bit_share"] = total[kind] / max(all_bits, 1e-9)
+        row[f"{kind}_bits_per_token"] = total[kind] / max(count[kind], 1)
+        row[f"{kind}_bpb"] = total[kind] / n_bytes
+    row["same_original_bpb"] = same_original / n_bytes
+    return row
+
+
+def to_markdown(target: str, rows: list[dict], original: dict[str, float], command: str) -> str:
+    lines = [
+        f"Bits of SmolLM2 transferred to `{target}` on the test split, split by the predicted "
+        "token: `same` = SmolLM2's tokenization of the text has a token with this span, "
+        "`cross` = it crosses a GPT-2 pre-token boundary (no SmolLM2 token does), `other` = "
+        "inside one pre-token, but SmolLM2 cuts it elsewhere. Shares are of tokens / of bits; "
+        "the three bpb columns add up to `bpb`. The last column is what the original model (its "
+        "own tokenization) pays for the `same` spans, against `same bpb`.",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| method | lang | bpb | original bpb | "
+        + " | ".join(f"{c} tokens / bits | {c} bits/token | {c} bpb" for c in CLASSES)
+        + " | same: original bpb |",
+        "|" + "---|" * (5 + 3 * len(CLASSES)),
+    ]
+    for r in rows:
+        cells = " | ".join(
+            f"{100 * r[f'{c}_token_share']:.1f}% / {100 * r[f'{c}_bit_share']:.1f}% "
+            f"| {r[f'{c}_bits_per_token']:.2f} | {r[f'{c}_bpb']:.3f}"
+            for c in CLASSES
+        )
+        lines.append(
+            f"| {r['method']} | {r['lang']} | {r['bpb']:.3f} | {original[r['lang']]:.3f} | {cells} "
+            f"| {r['same_original_bpb']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from experiments.zero_shot import LANGS, MAX_BYTES, held_out_texts, target_for
+    from zett.atomic import atomic_write_text
+    from zett.compare import export_method
+
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--target", default="local-code-16k", help="a zero-shot table target")
+    p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
+    p.add_argument("--methods", nargs="*", default=["hypernet", "fvt"])
+    p.add_argument("--langs", nargs="*", default=LANGS)
+    p.add_argument("--max-bytes", type=int, default=MAX_BYTES)
+    p.add_argument("--workdir", default="outputs/zero_shot", help="local tokenizers, exports")
+    p.add_argument("--out", default=None, help="default: results/token_bits_<target>")
+    args = p.parse_args(argv)
+    workdir = Path(args.workdir)
+    texts = held_out_texts(args.langs, args.max_bytes)
+    target = target_for(args.target, workdir)
+    base_bits = {lang: span_bits("smollm2", texts[lang]) for lang in args.langs}
+    original = {
+        lang: sum(b for text in base_bits[lang] for _, b in text)
+        / sum(len(t.encode("utf-8")) for t in texts[lang])
+        for lang in args.langs
+    }
+    rows = []
+    for method in args.methods:
+        out_dir = workdir / f"token-bits-{args.target}-{method}"
+        model_dir = export_method(method, "smollm2", target, out_dir, hypernet=args.hypernet)
+        for lang in args.langs:
+            bits = span_bits(model_dir, texts[lang])
+            rows.append(
+                {"method": method, "lang": lang, **split_bits(texts[lang], bits, base_bits[lang])}
+            )
+            r = rows[-1]
+            print(
+                f"{method:9s} {lang:7s} bpb {r['bpb']:.3f} (original {original[lang]:.3f}); "
+                f"cross: {100 * r['cross_token_share']:.1f}% of tokens, "
+                f"{100 * r['cross_bit_share']:.1f}% of bits",
+                flush=True,
+            )
+        shutil.rmtree(model_dir, ignore_errors=True)
+    out = Path(args.out) if args.out else OUT / f"token_bits_{args.target}"
+    command = "python experiments/token_bits.py " + " ".join(argv or sys.argv[1:])
+    atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+    atomic_write_text(
+        out.with_suffix(".md"), to_markdown(args.target, rows, original, command.strip())
+    )
+    print(f"wrote {out}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
