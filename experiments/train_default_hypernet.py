@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (eight stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (nine stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -20,7 +20,10 @@ stage's export and stopped at the step the shipped hypernet was exported at:
    learning rate falling linearly towards 0 (5.68M LM tokens in all), ~1.5 h;
 8. configs/smollm2_cpu_metaspace.yaml to step 3470: stage 7's run continued from its
    checkpoint (AdamW moments kept), a third sampler pre-tokenizer (`metaspace`), the rate
-   re-warmed and cooled down again (6.55M LM tokens in all), ~1.5 h.
+   re-warmed and cooled down again (6.55M LM tokens in all), ~1.5 h;
+9. configs/smollm2_cpu_metaspace2.yaml to step 3719: stage 8's run continued from its
+   checkpoint with the same recipe, re-warmed and cooled down once more (7.52M LM tokens in
+   all), ~1.7 h.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
@@ -34,9 +37,11 @@ stage 6 is as shipped up to its resume at step 2833 (the shipped run resumed wit
 checkpoint, so nothing was lost there); stage 7 is as shipped up to its resume at step 2990
 (the shipped run resumed with its checkpoint there; it was stopped at 3248 by its wall-clock
 limit, 22 steps before the cool-down's end, and here stops at 3248 by `until`); stage 8
-starts from stage 7's checkpoint as shipped (the third field of its STAGES entry) and is as shipped up to its resume at
-step 3290, where the shipped run's cool-down was shortened from 290 to 170 steps (the rate
-before step 3300 is the same in both).
+starts from stage 7's checkpoint as shipped (the third field of its STAGES entry) and is as
+shipped up to its resume at step 3290, where the shipped run's cool-down was shortened from
+290 to 170 steps (the rate before step 3300 is the same in both); stage 9 starts from stage
+8's checkpoint and is as shipped (stopped at 3719 by its wall-clock limit, one step before
+its cool-down's end; here by `until`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ STAGES = [  # (config, stop after this step, start from the previous stage's che
     ("configs/smollm2_cpu_pretok.yaml", 2938, False),
     ("configs/smollm2_cpu_cooldown.yaml", 3248, False),
     ("configs/smollm2_cpu_metaspace.yaml", 3470, True),
+    ("configs/smollm2_cpu_metaspace2.yaml", 3719, True),
 ]
 # A stage with the third field True continues the previous stage's run from its checkpoint
 # (AdamW moments kept) instead of warm-starting from its export, as the shipped run did.
