@@ -39,13 +39,16 @@ def boundaries(text: str, pretokenizer: str) -> list[int]:
     return [s for s in starts if s > 0]
 
 
+def crosses(span: tuple[int, int], cuts: list[int]) -> bool:
+    """Whether the character span (start, end) has a cut (sorted) strictly inside it."""
+    start, end = span
+    i = bisect.bisect_right(cuts, start)
+    return i < len(cuts) and cuts[i] < end
+
+
 def crossing(spans: list[tuple[int, int]], cuts: list[int]) -> int:
     """How many character spans (start, end) contain a cut strictly inside them."""
-    n = 0
-    for start, end in spans:
-        i = bisect.bisect_right(cuts, start)
-        n += i < len(cuts) and cuts[i] < end
-    return n
+    return sum(crosses(span, cuts) for span in spans)
 
 
 def token_spans(tok, text: str) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Container
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,14 +59,14 @@ def token_nll(model, ids: list[int], start_id: int | None, chunk_tokens: int) ->
 CLASSES = ("same", "cross", "other")
 
 
-def token_class(span: tuple[int, int], base_spans: set | dict, cuts: list[int]) -> str:
+def token_class(span: tuple[int, int], base_spans: Container, cuts: list[int]) -> str:
     """`same` if `span` is one of the base tokenization's spans, else `cross` if it
     crosses a pre-token cut, else `other`."""
-    from experiments.pretoken_boundaries import crossing
+    from experiments.pretoken_boundaries import crosses
 
     if span in base_spans:
         return "same"
-    return "cross" if crossing([span], cuts) else "other"
+    return "cross" if crosses(span, cuts) else "other"
 
 
 def span_bits(model_dir: Path | str, texts: list[str]) -> list[list[tuple[tuple[int, int], float]]]:
@@ -102,7 +103,8 @@ def split_bits(texts: list[str], bits: list[list], original: list[list]) -> dict
             kind = token_class(span, base_bits, cuts)
             total[kind] += b
             count[kind] += 1
-            same |= {span} if kind == "same" else set()
+            if kind == "same":
+                same.add(span)
         same_original += sum(base_bits[span] for span in same)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     all_bits, tokens = sum(total.values()), sum(count.values())
