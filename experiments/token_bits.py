@@ -36,24 +36,60 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "results"
 
 
-def token_nll(model, ids: list[int], start_id: int | None, chunk_tokens: int) -> dict[int, float]:
-    """NLL (nats) of every predicted token of one text, keyed by its index in `ids`, with
-    the chunking `zett eval` uses (zett.eval.bpb.chunk_token_ids)."""
+def chunk_logits(model, ids: list[int], start_id: int | None, chunk_tokens: int):
+    """Yield (index in `ids` of the first predicted token, float32 logits [n, V], target ids
+    [n]) for each chunk of one text, with the chunking `zett eval` uses
+    (zett.eval.bpb.chunk_token_ids): every predicted token exactly once."""
     import torch
-    import torch.nn.functional as F
 
     from zett.eval.bpb import chunk_token_ids
 
-    out: dict[int, float] = {}
     first = 0 if start_id is not None else 1  # the first id `chunk_token_ids` predicts
     for chunk, n_pred in chunk_token_ids(ids, chunk_tokens, start_id):
         x = torch.tensor([chunk], dtype=torch.long)
         with torch.no_grad():
             logits = model(input_ids=x).logits[0, :-1].float()
-        nll = F.cross_entropy(logits, x[0, 1:], reduction="none")[-n_pred:]
-        out.update({first + k: float(v) for k, v in enumerate(nll)})
+        yield first, logits[-n_pred:], x[0, 1:][-n_pred:]
         first += n_pred
+
+
+def token_nll(
+    model, ids: list[int], start_id: int | None, chunk_tokens: int, keep=None
+) -> dict[int, tuple[float, float]]:
+    """(NLL, restricted NLL) in nats of every predicted token of one text, keyed by its
+    index in `ids` (chunk_logits). The restricted NLL takes the softmax over the rows where
+    the bool tensor `keep` is true only (the NLL itself where `keep` is None or the token
+    is not kept)."""
+    import torch
+    import torch.nn.functional as F
+
+    out: dict[int, tuple[float, float]] = {}
+    for first, logits, y in chunk_logits(model, ids, start_id, chunk_tokens):
+        nll = F.cross_entropy(logits, y, reduction="none")
+        kept = nll
+        if keep is not None:
+            kept = F.cross_entropy(logits.masked_fill(~keep, -torch.inf), y, reduction="none")
+            kept = torch.where(keep[y], kept, nll)
+        for k, (a, b) in enumerate(zip(nll, kept, strict=True)):
+            out[first + k] = (float(a), float(b))
     return out
+
+
+def shared_rows(model_dir: Path | str, n_rows: int, base: str = "smollm2"):
+    """Bool tensor [n_rows] over `model_dir`'s embedding rows: true where the token's
+    canonical bytes are also a token of `base`'s tokenizer (the rows both vocabularies
+    have); rows past the tokenizer's vocab (padding) are false."""
+    import torch
+
+    from zett import assets
+    from zett.tokenizers.surface import load_tokenizer, surface_forms
+
+    def forms(path):
+        return surface_forms(load_tokenizer(assets.resolve_model_dir(path)))
+
+    known = set(forms(base).canonical())
+    keep = [bool(key) and key in known for key in forms(model_dir).canonical()]
+    return torch.tensor((keep + [False] * n_rows)[:n_rows])
 
 
 CLASSES = ("same", "cross", "other")
@@ -69,19 +105,27 @@ def token_class(span: tuple[int, int], base_spans: Container, cuts: list[int]) -
     return "cross" if crosses(span, cuts) else "other"
 
 
-def span_bits(model_dir: Path | str, texts: list[str]) -> list[list[tuple[tuple[int, int], float]]]:
-    """Per text, (character span, bits) of every predicted token under the model in
-    `model_dir` with its own tokenizer (byte pieces of one character share its span)."""
+def span_bits(model_dir: Path | str, texts: list[str], restrict: bool = False) -> list[list]:
+    """Per text, (character span, bits, restricted bits) of every predicted token under
+    the model in `model_dir` with its own tokenizer (byte pieces of one character share
+    its span). Restricted bits (with `restrict`) take the softmax over the shared_rows
+    only: what the token would cost if no row the base vocabulary lacks competed for it."""
     from zett.eval.bpb import DEFAULT_CHUNK_TOKENS, context_start_id, load_causal_lm
 
     model, tok = load_causal_lm(model_dir, "cpu")
     start = context_start_id(tok, model.config)
+    keep = shared_rows(model_dir, model.config.vocab_size) if restrict else None
     out = []
     for text in texts:
         enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        nll = token_nll(model, enc["input_ids"], start, DEFAULT_CHUNK_TOKENS)
+        nll = token_nll(model, enc["input_ids"], start, DEFAULT_CHUNK_TOKENS, keep)
         spans = enc["offset_mapping"]
-        out.append([(tuple(spans[i]), v / math.log(2)) for i, v in sorted(nll.items())])
+        out.append(
+            [
+                (tuple(spans[i]), a / math.log(2), b / math.log(2))
+                for i, (a, b) in sorted(nll.items())
+            ]
+        )
     return out
 
 
@@ -92,19 +136,20 @@ def split_bits(texts: list[str], bits: list[list], original: list[list]) -> dict
 
     total = dict.fromkeys(CLASSES, 0.0)
     count = dict.fromkeys(CLASSES, 0)
-    same_original = 0.0
+    same_original = same_restricted = 0.0
     for text, text_bits, base in zip(texts, bits, original, strict=True):
         cuts = boundaries(text, "gpt2")
         base_bits: dict[tuple[int, int], float] = {}
-        for span, b in base:
+        for span, b, *_ in base:
             base_bits[span] = base_bits.get(span, 0.0) + b
         same: set[tuple[int, int]] = set()
-        for span, b in text_bits:
+        for span, b, *restricted in text_bits:
             kind = token_class(span, base_bits, cuts)
             total[kind] += b
             count[kind] += 1
             if kind == "same":
                 same.add(span)
+                same_restricted += restricted[0] if restricted else b
         same_original += sum(base_bits[span] for span in same)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     all_bits, tokens = sum(total.values()), sum(count.values())
@@ -115,6 +160,7 @@ def split_bits(texts: list[str], bits: list[list], original: list[list]) -> dict
         row[f"{kind}_bits_per_token"] = total[kind] / max(count[kind], 1)
         row[f"{kind}_bpb"] = total[kind] / n_bytes
     row["same_original_bpb"] = same_original / n_bytes
+    row["same_restricted_bpb"] = same_restricted / n_bytes
     return row
 
 
@@ -125,14 +171,17 @@ def to_markdown(target: str, rows: list[dict], original: dict[str, float], comma
         "`cross` = it crosses a GPT-2 pre-token boundary (no SmolLM2 token does), `other` = "
         "inside one pre-token, but SmolLM2 cuts it elsewhere. Shares are of tokens / of bits; "
         "the three bpb columns add up to `bpb`. The last column is what the original model (its "
-        "own tokenization) pays for the `same` spans, against `same bpb`.",
+        "own tokenization) pays for the `same` spans, against `same bpb`; the one after it what "
+        "the transfer pays for them with the softmax over the rows both vocabularies have "
+        "(no new row competes): `same bpb` minus it bounds what the new rows' competition costs "
+        "(from above: some of that mass rightly goes to longer new tokens).",
         "",
         f"Command: `{command}`",
         "",
         "| method | lang | bpb | original bpb | "
         + " | ".join(f"{c} tokens / bits | {c} bits/token | {c} bpb" for c in CLASSES)
-        + " | same: original bpb |",
-        "|" + "---|" * (5 + 3 * len(CLASSES)),
+        + " | same: original bpb | same: shared-rows softmax bpb |",
+        "|" + "---|" * (6 + 3 * len(CLASSES)),
     ]
     for r in rows:
         cells = " | ".join(
@@ -142,7 +191,7 @@ def to_markdown(target: str, rows: list[dict], original: dict[str, float], comma
         )
         lines.append(
             f"| {r['method']} | {r['lang']} | {r['bpb']:.3f} | {original[r['lang']]:.3f} | {cells} "
-            f"| {r['same_original_bpb']:.3f} |"
+            f"| {r['same_original_bpb']:.3f} | {r['same_restricted_bpb']:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -168,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     target = target_for(args.target, workdir)
     base_bits = {lang: span_bits("smollm2", texts[lang]) for lang in args.langs}
     original = {
-        lang: sum(b for text in base_bits[lang] for _, b in text)
+        lang: sum(b for text in base_bits[lang] for _, b, _ in text)
         / sum(len(t.encode("utf-8")) for t in texts[lang])
         for lang in args.langs
     }
@@ -177,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = workdir / f"token-bits-{args.target}-{method}"
         model_dir = export_method(method, "smollm2", target, out_dir, hypernet=args.hypernet)
         for lang in args.langs:
-            bits = span_bits(model_dir, texts[lang])
+            bits = span_bits(model_dir, texts[lang], restrict=True)
             rows.append(
                 {"method": method, "lang": lang, **split_bits(texts[lang], bits, base_bits[lang])}
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -330,3 +331,55 @@ def test_token_bits_split_by_agreement_with_the_base_tokenization():
     row = split_bits([text], pieces, base)  # "im" + "port": inside a pre-token, cut elsewhere
     assert row["other_token_share"] == 0.4 and row["same_token_share"] == 0.6
     assert row["bpb"] == 5.0 / 12 and row["same_original_bpb"] == 6.0 / 12
+    assert row["same_restricted_bpb"] == row["same_bpb"]  # no restricted bits: the bits
+    # (span, bits, bits with the softmax over shared rows): only `same` tokens' count
+    restricted = [[((0, 10), 6.0, 1.0), ((10, 12), 3.0, 2.5)]]
+    row = split_bits([text], restricted, base)
+    assert row["same_restricted_bpb"] == 2.5 / 12 and row["same_bpb"] == 3.0 / 12
+
+
+def test_token_nll_restricted_softmax_drops_the_masked_rows():
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from experiments.token_bits import token_nll
+
+    class Uniform(torch.nn.Module):  # every position: equal logits over 4 rows
+        def forward(self, input_ids):
+            return type("Out", (), {"logits": torch.zeros(*input_ids.shape, 4)})()
+
+    keep = torch.tensor([True, True, False, False])
+    nll = token_nll(Uniform(), [0, 1, 3], None, 8, keep)
+    assert sorted(nll) == [1, 2]
+    assert abs(nll[1][0] - math.log(4)) < 1e-6 and abs(nll[1][1] - math.log(2)) < 1e-6
+    assert nll[2][1] == nll[2][0]  # a token outside `keep` keeps its full NLL
+
+
+def test_new_row_offset_shifts_only_the_new_rows():
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from experiments.new_row_offset import offset_bits, to_markdown
+
+    class Uniform(torch.nn.Module):  # every position: equal logits over 4 rows
+        config = None
+
+        def forward(self, input_ids):
+            return type("Out", (), {"logits": torch.zeros(*input_ids.shape, 4)})()
+
+    class Tok:  # no special tokens: chunks start with the text's first id, unscored
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [0, 1, 3]}
+
+    new = torch.tensor([False, False, True, True])
+    bits = offset_bits(Uniform(), Tok(), ["abc"], new, [0.0, -100.0])
+    assert abs(bits[0] - 2 * 2.0) < 1e-6  # ids 1 and 3 predicted, 2 bits each
+    # new rows pushed to ~0: id 1 costs 1 bit (one of two rows), id 3 (new) 100 nats more
+    assert abs(bits[1] - (1.0 + 1.0 + 100 / math.log(2))) < 1e-3
+    bits = offset_bits(Uniform(), Tok(), ["abc"], new, [math.log(3)])
+    p_old, p_new = 1 / 8, 3 / 8  # softmax over (1, 1, 3, 3)
+    assert abs(bits[0] - (-math.log2(p_old) - math.log2(p_new))) < 1e-6
+    row = {"target": "t", "method": "hypernet", "lang": "en", "new_share": 0.5, "bpb": [2.0, 1.5]}
+    assert "| t | hypernet | en | 50% | 2.000 | **1.500** |" in to_markdown(
+        [row], [0.0, -1.0], "cmd"
+    )
