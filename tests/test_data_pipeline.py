@@ -282,6 +282,36 @@ def test_negative_offsets_estimate_the_full_partition_function() -> None:
     assert np.mean(uncorrected) / full < 0.5  # what the softmax saw before the correction
 
 
+def test_stratum_offsets_keep_the_estimate_unbiased_when_short_first_drops_negatives() -> None:
+    """short_first keeps short negatives first; when slots run out the long ones are cut
+    more, so without stratum_offsets the partition function (long tokens here have the
+    larger logits, as an over-confident new row would) is underestimated."""
+    from zett.data.pipeline import short_first, stratum_offsets
+
+    rng = np.random.default_rng(0)
+    vocab, n_rows, short_rows = 500, 64, 48
+    lengths_all = rng.integers(1, 7, vocab).astype(np.int32)
+    logits = rng.normal(0, 1, vocab) + (lengths_all > 3)
+    batch = rng.integers(0, 20, size=(1, 16)).astype(np.int32)
+    mask = np.ones_like(batch)
+    n_present = len(np.unique(batch))
+    fixed, plain = [], []
+    for _ in range(3000):
+        ids, _ = subsample_vocab(batch, mask, vocab, n_rows, rng)
+        off = negative_offsets(ids, n_present, vocab)
+        order, _ = short_first(lengths_all[ids], n_rows, n_present, short_rows, 3)
+        keep = order >= 0
+        src = np.maximum(order, 0)
+        extra = stratum_offsets(lengths_all[ids], order, n_present, n_rows, 3)
+        assert np.all(extra[~keep] == 0) and np.all(extra[(order >= 0) & (order < n_present)] == 0)
+        row = logits[ids[src]]
+        fixed.append(np.exp(row + off[src] + extra)[keep].sum())
+        plain.append(np.exp(row + off[src])[keep].sum())
+    full = np.exp(logits).sum()
+    assert abs(np.mean(fixed) / full - 1) < 0.03
+    assert np.mean(plain) / full < 0.9  # dropped negatives, long ones most
+
+
 def test_batch_offsets_mark_exactly_the_random_rows(base_tok) -> None:
     for kw in ({}, {"short_rows": 64, "short_pieces": 2}):
         b = BatchIterator(make_data(), base_tok, cfg(**kw), max_pieces=5).batch(1)

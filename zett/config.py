@@ -94,6 +94,11 @@ class DataConfig:
     )
     n_token_subsample: int = knob(8192, "tokens of the sampled vocab the hypernet embeds per step")
     negative_correction: bool = knob(True, "sampled-softmax log(1/q) on the random negative rows")
+    negative_strata: bool = knob(
+        True,
+        "with short_rows: reweight the negatives short_first keeps per length stratum "
+        "(false: the runs before 2026-12-07, whose offsets ignored dropped negatives)",
+    )
     short_rows: int = knob(
         0, "of the subsampled rows, how many run at `short_pieces` positions (0: off)"
     )

@@ -15,7 +15,8 @@ at step `s` (`start_step=s`) sees exactly the batches it would have seen. One ba
    smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`.
    With `negative_correction`, each random row's logit gets log(1/q), q = the chance an
    absent token was drawn (sampled softmax): without it the softmax over ~1k rows stands
-   for one over ~10k and rare tokens are almost never pushed down (`negative_offsets`);
+   for one over ~10k and rare tokens are almost never pushed down (`negative_offsets`;
+   with `short_rows`, `stratum_offsets` reweights the negatives `short_first` keeps);
 4. the subsample is decomposed into base-tokenizer pieces and its tokens shared with the
    base vocabulary are listed (for the auxiliary loss).
 
@@ -263,6 +264,33 @@ def short_first(
     return order, new_len
 
 
+def stratum_offsets(
+    lengths: np.ndarray, order: np.ndarray, n_present: int, n_real: int, short_pieces: int
+) -> np.ndarray:
+    """Log-offsets [len(order)] that keep `negative_offsets` unbiased after `short_first`.
+
+    `short_first` fills the free slots with the random rows (the negatives) short ones
+    first, so when slots run out it drops some, and not uniformly: a stratum (≤ or >
+    `short_pieces` pieces) loses more than the other. Each kept negative of a stratum then
+    stands for n / kept of that stratum's sampled negatives (`lengths`, `n_present` and
+    `n_real` as given to `short_first`; `order` its result); log of that is returned for
+    it, 0 for used tokens and padding. Without it the partition function is estimated too
+    low on such steps (new rows then learn to be too confident).
+    """
+    out = np.zeros(len(order), np.float32)
+    if n_real == 0:
+        return out
+    is_long = lengths[:n_real] > short_pieces
+    negative = (order >= n_present) & (order < n_real)
+    row_long = is_long[np.clip(order, 0, n_real - 1)]
+    for stratum in (False, True):
+        sampled = int((is_long[n_present:n_real] == stratum).sum())
+        rows = negative & (row_long == stratum)
+        if rows.any():
+            out[rows] = np.log(sampled / rows.sum())
+    return out
+
+
 def crop_or_pad(
     ids: Sequence[int], seq_len: int, rng: np.random.Generator | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -326,15 +354,19 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     n_present = len(np.unique(ids[mask.astype(bool)]))
     offset = negative_offsets(vocab_ids, n_present, sampled.vocab_size)
     if 0 < cfg.short_rows < cfg.n_token_subsample:
+        lengths = piece_lengths
         order, piece_lengths = short_first(
-            piece_lengths, len(real), n_present, cfg.short_rows, cfg.short_pieces
+            lengths, len(real), n_present, cfg.short_rows, cfg.short_pieces
         )
         keep = order >= 0
         src = np.maximum(order, 0)
+        extra = np.float32(0.0)
+        if cfg.negative_strata:
+            extra = stratum_offsets(lengths, order, n_present, len(real), cfg.short_pieces)
         piece_ids = np.where(keep[:, None], piece_ids[src], 0).astype(np.int32)
         row_len = np.where(keep, row_len[src], 0).astype(np.int32)
         logp = np.where(keep, logp[src], 0.0).astype(np.float32)
-        offset = np.where(keep, offset[src], 0.0).astype(np.float32)
+        offset = np.where(keep, offset[src] + extra, 0.0).astype(np.float32)
         vocab_ids = np.where(keep, vocab_ids[src], -1).astype(np.int32)
         new_row = np.full(cfg.n_token_subsample, -1, np.int64)
         new_row[order[keep]] = np.flatnonzero(keep)
