@@ -383,3 +383,34 @@ def test_new_row_offset_shifts_only_the_new_rows():
     assert "| t | hypernet | en | 50% | 2.000 | **1.500** |" in to_markdown(
         [row], [0.0, -1.0], "cmd"
     )
+
+
+def test_negative_strata_counts_what_short_first_dropped():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from experiments.negative_strata import strata_counts, to_markdown, under
+
+    # rows: 2 present (offset 0), 4 negatives: ids 12, 13 long (5 pieces), 14, 15 short
+    plain = SimpleNamespace(
+        vocab_size=100,
+        vocab_ids=np.array([10, 11, 12, 13, 14, 15]),
+        vocab_mask=np.ones(6, bool),
+        logit_offset=np.array([0, 0, 3.0, 3.0, 3.0, 3.0]),
+        piece_lengths=np.array([1, 5, 5, 5, 2, 1]),
+    )
+    split = SimpleNamespace(  # id 13 dropped; the long present token 11 cut to 3 pieces
+        vocab_ids=np.array([10, 11, 14, 15, 12, -1]),
+        vocab_mask=np.array([True] * 5 + [False]),
+        logit_offset=np.array([0, 0, 3.0, 3.0, 3.0, 0]),
+    )
+    r = strata_counts(plain, split, 3)
+    assert r == {"vocab_size": 100, "present": 2, "sampled_short": 2, "sampled_long": 2,
+                 "kept_short": 2, "kept_long": 1}  # fmt: skip
+    assert under(2, 1) == math.log(2) and under(2, 2) == 0.0 and under(3, 0) == 0.0
+    r.update(step=7, short_nats=0.0, long_nats=math.log(2))
+    md = to_markdown("c.yaml", [r], "cmd")
+    assert "| 7 | 100 | 2 | 2 / 2 | 2 / 1 | 0.00 | 0.69 |" in md
+    assert "1 of 1 steps drop negatives" in md
