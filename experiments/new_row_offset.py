@@ -12,8 +12,11 @@ shared_rows) has a row the frozen body was trained with; every other row is new,
 from its pieces. If the new rows' logits are calibrated, no constant shift of them lowers
 the test bits; if the bits fall for some `c < 0`, the new rows take too much probability
 mass (too large a vocabulary of new tokens competing for each position), for `c > 0` too
-little. The shift is a diagnostic, not a method: a Hugging Face Llama head has no bias to
-export it in. Same texts, bytes, chunking and context starter as the zero-shot table
+little. A Hugging Face Llama head has no bias to export such a constant in, but SmolLM2's
+final hidden states share one direction (their mean is ~3/4 of their norm): moving every new
+row by `s · v`, with `v` along that mean and scaled so h · v averages 1 over the valid split's
+texts, adds ~`s` to those rows' logits in an ordinary tied checkpoint (it moves their input
+rows too). `--shifts` scores that exportable version (`tied shift` columns). Same texts, bytes, chunking and context starter as the zero-shot table
 (`c = 0` is its cell); one forward pass per chunk serves every `c`. A few minutes per target
 and method on the 2-core CPU.
 """
@@ -52,6 +55,22 @@ def offset_bits(model, tok, texts: list[str], new, offsets: list[float]) -> list
     return totals
 
 
+def mean_direction(model, tok, texts: list[str], max_tokens: int = 512):
+    """[d] vector along the mean of `model`'s final hidden states over `texts` (each cut to
+    `max_tokens`), scaled so that their dot product with it averages 1."""
+    import torch
+
+    states = []
+    for text in texts:
+        ids = tok(text, add_special_tokens=False)["input_ids"][:max_tokens]
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+        states.append(out.hidden_states[-1][0])
+    h = torch.cat(states)
+    unit = h.mean(0) / h.mean(0).norm()
+    return unit / (h @ unit).mean()
+
+
 def new_rows(model_dir: Path, tok, n_rows: int):
     """Bool tensor [n_rows]: the tokenizer's rows that are not shared with SmolLM2's."""
     from experiments.token_bits import shared_rows
@@ -61,21 +80,32 @@ def new_rows(model_dir: Path, tok, n_rows: int):
     return new
 
 
-def to_markdown(rows: list[dict], offsets: list[float], command: str) -> str:
+def to_markdown(
+    rows: list[dict], offsets: list[float], command: str, shifts: list[float] | None = None
+) -> str:
+    shifts = shifts or []
     lines = [
         "Test-split bits per byte of SmolLM2 transferred zero-shot, with a constant `c` added "
         "to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: the zero-shot "
         "table's cell; the best `c` per row in bold). `new rows` = share of the target "
-        "vocabulary that is not a SmolLM2 token.",
+        "vocabulary that is not a SmolLM2 token. `tied shift s` = every new row (input and "
+        "output: one tied matrix) moved by `s` along the final hidden states' mean direction, "
+        "scaled so it adds `s` to their logits on average: the constant in an exportable "
+        "form.",
         "",
         f"Command: `{command}`",
         "",
-        "| target | method | lang | new rows | " + " | ".join(f"c = {c:g}" for c in offsets) + " |",
-        "|" + "---|" * (4 + len(offsets)),
+        "| target | method | lang | new rows | "
+        + " | ".join([f"c = {c:g}" for c in offsets] + [f"tied shift {v:g}" for v in shifts])
+        + " |",
+        "|" + "---|" * (4 + len(offsets) + len(shifts)),
     ]
     for r in rows:
         best = min(r["bpb"])
-        cells = " | ".join(f"**{b:.3f}**" if b == best else f"{b:.3f}" for b in r["bpb"])
+        cells = " | ".join(
+            [f"**{b:.3f}**" if b == best else f"{b:.3f}" for b in r["bpb"]]
+            + [f"{b:.3f}" for b in r.get("shift_bpb", [])]
+        )
         lines.append(
             f"| {r['target']} | {r['method']} | {r['lang']} | {100 * r['new_share']:.0f}% "
             f"| {cells} |"
@@ -84,9 +114,12 @@ def to_markdown(rows: list[dict], offsets: list[float], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
+
     from experiments.zero_shot import LANGS, MAX_BYTES, held_out_texts, target_for
     from zett.atomic import atomic_write_text
     from zett.compare import export_method
+    from zett.data.corpus import texts_for
     from zett.eval.bpb import load_causal_lm
 
     p = argparse.ArgumentParser(
@@ -96,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
     p.add_argument("--methods", nargs="*", default=["hypernet"])
     p.add_argument("--offsets", nargs="*", type=float, default=[-1.0, -0.5, -0.25, 0.0, 0.5])
+    p.add_argument(
+        "--shifts", nargs="*", type=float, default=[-1.0], help="tied row shifts to score"
+    )
     p.add_argument("--langs", nargs="*", default=LANGS)
     p.add_argument("--max-bytes", type=int, default=MAX_BYTES)
     p.add_argument("--workdir", default="outputs/zero_shot", help="local tokenizers, exports")
@@ -113,9 +149,19 @@ def main(argv: list[str] | None = None) -> int:
             model, tok = load_causal_lm(model_dir, "cpu")
             new = new_rows(model_dir, tok, model.config.vocab_size)
             share = float(new.sum()) / len(tok)
+            valid = [t for lang in args.langs for t in texts_for("valid", lang, 3000)[:2]]
+            direction = mean_direction(model, tok, valid)
+            rows_in = model.get_input_embeddings().weight
+            none = torch.zeros_like(new)
             per_lang = []
             for lang in args.langs:
                 bits = offset_bits(model, tok, texts[lang], new, args.offsets)
+                for shift in args.shifts:
+                    with torch.no_grad():
+                        rows_in[new] += shift * direction
+                    bits += offset_bits(model, tok, texts[lang], none, [0.0])
+                    with torch.no_grad():
+                        rows_in[new] -= shift * direction
                 size = sum(len(t.encode("utf-8")) for t in texts[lang])
                 per_lang.append([b / size for b in bits])
                 print(f"{target} {method} {lang}: " + " ".join(f"{x:.3f}" for x in per_lang[-1]))
@@ -128,14 +174,18 @@ def main(argv: list[str] | None = None) -> int:
                         "lang": lang,
                         "new_share": share,
                         "offsets": args.offsets,
-                        "bpb": bpb,
+                        "bpb": bpb[: len(args.offsets)],
+                        "shifts": args.shifts,
+                        "shift_bpb": bpb[len(args.offsets) :],
                     }
                 )
             shutil.rmtree(model_dir, ignore_errors=True)
     out = Path(args.out)
     command = "python experiments/new_row_offset.py " + " ".join(argv or sys.argv[1:])
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
-    atomic_write_text(out.with_suffix(".md"), to_markdown(rows, args.offsets, command.strip()))
+    atomic_write_text(
+        out.with_suffix(".md"), to_markdown(rows, args.offsets, command.strip(), args.shifts)
+    )
     print(f"wrote {out}.md")
     return 0
 

@@ -379,6 +379,15 @@ def test_new_row_offset_shifts_only_the_new_rows():
     bits = offset_bits(Uniform(), Tok(), ["abc"], new, [math.log(3)])
     p_old, p_new = 1 / 8, 3 / 8  # softmax over (1, 1, 3, 3)
     assert abs(bits[0] - (-math.log2(p_old) - math.log2(p_new))) < 1e-6
+    from experiments.new_row_offset import mean_direction
+
+    class Constant(torch.nn.Module):  # every final hidden state is (3, 4)
+        def forward(self, input_ids, output_hidden_states=True):
+            h = torch.tensor([3.0, 4.0]).expand(*input_ids.shape, 2)
+            return type("Out", (), {"hidden_states": (h * 0, h)})()
+
+    v = mean_direction(Constant(), Tok(), ["abc", "de"])
+    assert torch.allclose(v, torch.tensor([3.0, 4.0]) / 25)  # h . v = 1 along h's mean
     row = {"target": "t", "method": "hypernet", "lang": "en", "new_share": 0.5, "bpb": [2.0, 1.5]}
     assert "| t | hypernet | en | 50% | 2.000 | **1.500** |" in to_markdown(
         [row], [0.0, -1.0], "cmd"

@@ -360,7 +360,7 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
         )
         keep = order >= 0
         src = np.maximum(order, 0)
-        extra = np.float32(0.0)
+        extra = np.zeros(len(order), np.float32)
         if cfg.negative_strata:
             extra = stratum_offsets(lengths, order, n_present, len(real), cfg.short_pieces)
         piece_ids = np.where(keep[:, None], piece_ids[src], 0).astype(np.int32)
