@@ -81,11 +81,16 @@ def new_rows(model_dir: Path, tok, n_rows: int):
 
 
 def to_markdown(
-    rows: list[dict], offsets: list[float], command: str, shifts: list[float] | None = None
+    rows: list[dict],
+    offsets: list[float],
+    command: str,
+    shifts: list[float] | None = None,
+    split: str = "test",
 ) -> str:
     shifts = shifts or []
     lines = [
-        "Test-split bits per byte of SmolLM2 transferred zero-shot, with a constant `c` added "
+        f"{split.capitalize()}-split bits per byte of SmolLM2 transferred zero-shot, with a "
+        "constant `c` added "
         "to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: the zero-shot "
         "table's cell; the best `c` per row in bold). `new rows` = share of the target "
         "vocabulary that is not a SmolLM2 token. `tied shift s` = every new row (input and "
@@ -116,7 +121,7 @@ def to_markdown(
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from experiments.zero_shot import LANGS, MAX_BYTES, held_out_texts, target_for
+    from experiments.zero_shot import LANGS, MAX_BYTES, target_for
     from zett.atomic import atomic_write_text
     from zett.compare import export_method
     from zett.data.corpus import texts_for
@@ -133,12 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         "--shifts", nargs="*", type=float, default=[-1.0], help="tied row shifts to score"
     )
     p.add_argument("--langs", nargs="*", default=LANGS)
+    p.add_argument(
+        "--split", default="test", choices=["test", "valid"], help="corpus split to score"
+    )
     p.add_argument("--max-bytes", type=int, default=MAX_BYTES)
     p.add_argument("--workdir", default="outputs/zero_shot", help="local tokenizers, exports")
     p.add_argument("--out", default=str(OUT / "new_row_offset"), help="output path stem")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
-    texts = held_out_texts(args.langs, args.max_bytes)
+    texts = {lang: texts_for(args.split, lang, args.max_bytes) for lang in args.langs}
     rows = []
     for target in args.targets:
         for method in args.methods:
@@ -184,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/new_row_offset.py " + " ".join(argv or sys.argv[1:])
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     atomic_write_text(
-        out.with_suffix(".md"), to_markdown(rows, args.offsets, command.strip(), args.shifts)
+        out.with_suffix(".md"),
+        to_markdown(rows, args.offsets, command.strip(), args.shifts, args.split),
     )
     print(f"wrote {out}.md")
     return 0
