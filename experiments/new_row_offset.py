@@ -91,8 +91,8 @@ def to_markdown(
     lines = [
         f"{split.capitalize()}-split bits per byte of SmolLM2 transferred zero-shot, with a "
         "constant `c` added "
-        "to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: the zero-shot "
-        "table's cell; the best `c` per row in bold). `new rows` = share of the target "
+        "to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: the transfer as "
+        "exported, on the test split the zero-shot table's cell; the best `c` per row in bold). `new rows` = share of the target "
         "vocabulary that is not a SmolLM2 token. `tied shift s` = every new row (input and "
         "output: one tied matrix) moved by `s` along the final hidden states' mean direction, "
         "scaled so it adds `s` to their logits on average: the constant in an exportable "
