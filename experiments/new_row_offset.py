@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     texts = {lang: texts_for(args.split, lang, args.max_bytes) for lang in args.langs}
+    valid = [t for lang in args.langs for t in texts_for("valid", lang, 3000)[:2]]
     rows = []
     for target in args.targets:
         for method in args.methods:
@@ -157,19 +158,20 @@ def main(argv: list[str] | None = None) -> int:
             model, tok = load_causal_lm(model_dir, "cpu")
             new = new_rows(model_dir, tok, model.config.vocab_size)
             share = float(new.sum()) / len(tok)
-            valid = [t for lang in args.langs for t in texts_for("valid", lang, 3000)[:2]]
-            direction = mean_direction(model, tok, valid)
             rows_in = model.get_input_embeddings().weight
+            if args.shifts:  # only the tied shifts need the direction
+                direction = mean_direction(model, tok, valid)
+                unshifted = rows_in[new].detach().clone()
             none = torch.zeros_like(new)
             per_lang = []
             for lang in args.langs:
                 bits = offset_bits(model, tok, texts[lang], new, args.offsets)
                 for shift in args.shifts:
                     with torch.no_grad():
-                        rows_in[new] += shift * direction
+                        rows_in[new] = unshifted + shift * direction
                     bits += offset_bits(model, tok, texts[lang], none, [0.0])
                     with torch.no_grad():
-                        rows_in[new] -= shift * direction
+                        rows_in[new] = unshifted  # restored exactly, not by subtracting
                 size = sum(len(t.encode("utf-8")) for t in texts[lang])
                 per_lang.append([b / size for b in bits])
                 print(f"{target} {method} {lang}: " + " ".join(f"{x:.3f}" for x in per_lang[-1]))
