@@ -43,7 +43,7 @@ def training_tokenizers(cfg, n: int, method: str) -> list:
     """The sampled tokenizers of training steps 0..n-1 (as `make_batch` draws them) with
     sampler `method`."""
     from zett.data.corpus import load_corpus
-    from zett.data.pipeline import TextMixture
+    from zett.data.pipeline import TextMixture, draw_vocab_size
     from zett.data.sampler import sample_tokenizer
 
     mixture = TextMixture(load_corpus(cfg.data.corpus)["train"], cfg.data.langs)
@@ -51,7 +51,7 @@ def training_tokenizers(cfg, n: int, method: str) -> list:
     for step in range(n):
         rng = np.random.default_rng([cfg.data.seed, step])
         drawn = mixture.draw(rng, max(cfg.data.texts_per_sample, cfg.data.batch_size))
-        vocab = int(rng.integers(cfg.data.vocab_size_min, cfg.data.vocab_size_max + 1))
+        vocab = draw_vocab_size(rng, cfg.data)
         s = sample_tokenizer(
             [t for _, t in drawn],
             rng,

@@ -12,6 +12,7 @@ from zett.config import DataConfig
 from zett.data.pipeline import (
     BatchIterator,
     TextMixture,
+    draw_vocab_size,
     fit_to_rows,
     fixed_tokenizer_batches,
     negative_offsets,
@@ -153,6 +154,22 @@ def test_vocab_size_distribution(base_tok) -> None:
     assert sizes.min() >= 260 and sizes.max() <= 300
     assert abs(sizes.mean() - 280) < 6  # uniform: sd of the mean ≈ 1.5
     assert (sizes < 280).sum() > 15 and (sizes > 280).sum() > 15
+
+
+def test_log_uniform_vocab_sizes_give_each_octave_equal_odds() -> None:
+    c = DataConfig(vocab_size_min=16384, vocab_size_max=262144, vocab_size_log=True)
+    rng = np.random.default_rng(0)
+    sizes = np.array([draw_vocab_size(rng, c) for _ in range(8000)])
+    assert sizes.min() >= 16384 and sizes.max() <= 262144
+    per_octave = np.histogram(sizes, bins=[16384, 32768, 65536, 131072, 262145])[0]
+    assert np.all(np.abs(per_octave - 2000) < 150), per_octave  # sd ≈ 39 each
+    # uniform (the default) would put ~7% below 32k, not a quarter
+    flat = DataConfig(vocab_size_min=16384, vocab_size_max=262144)
+    uniform = np.array([draw_vocab_size(rng, flat) for _ in range(8000)])
+    assert (uniform < 32768).mean() < 0.1
+    # the default draw is the one every earlier run made
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert draw_vocab_size(a, flat) == int(b.integers(16384, 262145))
 
 
 def test_language_mixture() -> None:

@@ -79,8 +79,13 @@ class DataConfig:
     )
     batch_size: int = knob(8, "sequences per step")
     seq_len: int = knob(128, "tokens per sequence (in the sampled tokenizer)")
-    vocab_size_min: int = knob(8192, "sampled vocabulary size, uniform in [min, max]")
+    vocab_size_min: int = knob(8192, "smallest sampled vocabulary size")
     vocab_size_max: int = knob(32768, "largest sampled vocabulary size (inclusive)")
+    vocab_size_log: bool = knob(
+        False,
+        "draw the sampled vocabulary size log-uniformly in [min, max] (as many 16k-32k "
+        "vocabularies as 128k-256k ones); false: uniformly",
+    )
     texts_per_sample: int = knob(256, "texts whose substrings build one sampled tokenizer")
     sampler: str = knob("zett", "zett | log_gumbel: how noise picks pieces (zett/data/sampler.py)")
     pretokenizers: list[str] = knob(

@@ -5,7 +5,7 @@ at step `s` (`start_step=s`) sees exactly the batches it would have seen. One ba
 
 1. `texts_per_sample` texts from the language mixture; the first `batch_size` of them are
    the batch's own texts, all of them feed `sample_tokenizer` (vocab size uniform in
-   [vocab_size_min, vocab_size_max]);
+   [vocab_size_min, vocab_size_max], or log-uniform with `vocab_size_log`);
 2. each batch text is tokenized and a random window of `seq_len` tokens kept (shorter
    texts are padded, mask 0); if the batch has more distinct tokens than
    `n_token_subsample`, its rows are cut short until it does (`fit_to_rows`), so the
@@ -321,12 +321,22 @@ def reference_rows(
     return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
 
+def draw_vocab_size(rng: np.random.Generator, cfg: DataConfig) -> int:
+    """One sampled vocabulary size in [vocab_size_min, vocab_size_max]: uniform, or
+    log-uniform with `vocab_size_log` (equal odds per octave, so a range reaching 256k
+    still samples Llama-2-sized vocabularies often)."""
+    lo, hi = cfg.vocab_size_min, cfg.vocab_size_max
+    if not cfg.vocab_size_log:
+        return int(rng.integers(lo, hi + 1))
+    return int(min(hi, np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1))))))
+
+
 def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int) -> Batch:
     """The batch of training step `step` (a pure function of cfg.seed and step)."""
     rng = np.random.default_rng([cfg.seed, step])
     n_texts = max(cfg.texts_per_sample, cfg.batch_size)
     drawn = mixture.draw(rng, n_texts)
-    vocab_size = int(rng.integers(cfg.vocab_size_min, cfg.vocab_size_max + 1))
+    vocab_size = draw_vocab_size(rng, cfg)
     pre = cfg.pretokenizers[0]
     if len(cfg.pretokenizers) > 1:  # one listed: no draw, so older configs' batches stay
         pre = cfg.pretokenizers[int(rng.integers(len(cfg.pretokenizers)))]
