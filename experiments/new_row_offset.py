@@ -16,9 +16,9 @@ little. A Hugging Face Llama head has no bias to export such a constant in, but 
 final hidden states share one direction (their mean is ~3/4 of their norm): moving every new
 row by `s · v`, with `v` along that mean and scaled so h · v averages 1 over the valid split's
 texts, adds ~`s` to those rows' logits in an ordinary tied checkpoint (it moves their input
-rows too). `--shifts` scores that exportable version (`tied shift` columns). Same texts, bytes, chunking and context starter as the zero-shot table
-(`c = 0` is its cell); one forward pass per chunk serves every `c`. A few minutes per target
-and method on the 2-core CPU.
+rows too). `--shifts` scores that exportable version (`tied shift` columns). Same texts,
+bytes, chunking and context starter as the zero-shot table (`c = 0` is its cell); one forward
+pass per chunk serves every `c`. A few minutes per target and method on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ def to_markdown(
     shifts = shifts or []
     lines = [
         f"{split.capitalize()}-split bits per byte of SmolLM2 transferred zero-shot, with a "
-        "constant `c` added "
-        "to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: the transfer as "
-        "exported, on the test split the zero-shot table's cell; the best `c` per row in bold). `new rows` = share of the target "
-        "vocabulary that is not a SmolLM2 token. `tied shift s` = every new row (input and "
+        "constant `c` added to the logit of every row SmolLM2's vocabulary lacks (`c = 0`: "
+        "the transfer as exported, on the test split the zero-shot table's cell; the best `c` "
+        "per row in bold). `new rows` = share of the target vocabulary that is not a SmolLM2 "
+        "token. `tied shift s` = every new row (input and "
         "output: one tied matrix) moved by `s` along the final hidden states' mean direction, "
         "scaled so it adds `s` to their logits on average: the constant in an exportable "
         "form.",
@@ -121,10 +121,9 @@ def to_markdown(
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from experiments.zero_shot import LANGS, MAX_BYTES, target_for
+    from experiments.zero_shot import LANGS, MAX_BYTES, held_out_texts, target_for
     from zett.atomic import atomic_write_text
     from zett.compare import export_method
-    from zett.data.corpus import texts_for
     from zett.eval.bpb import load_causal_lm
 
     p = argparse.ArgumentParser(
@@ -146,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(OUT / "new_row_offset"), help="output path stem")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
-    texts = {lang: texts_for(args.split, lang, args.max_bytes) for lang in args.langs}
-    valid = [t for lang in args.langs for t in texts_for("valid", lang, 3000)[:2]]
+    texts = held_out_texts(args.langs, args.max_bytes, args.split)
+    valid = []  # the tied shifts' direction: two valid texts per language, read only for them
+    if args.shifts:
+        valid = [t for ts in held_out_texts(args.langs, 3000, "valid").values() for t in ts[:2]]
     rows = []
     for target in args.targets:
         for method in args.methods:

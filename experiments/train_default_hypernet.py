@@ -48,8 +48,8 @@ starts from stage 7's checkpoint as shipped (the third field of its STAGES entry
 shipped up to its resume at step 3290, where the shipped run's cool-down was shortened from
 290 to 170 steps (the rate before step 3300 is the same in both); stage 9 starts from stage
 8's checkpoint and is as shipped (stopped at 3719 by its wall-clock limit, one step before
-its cool-down's end; here by `until`); stage 10 is as shipped (one uninterrupted run); stage 11 starts from stage 10's checkpoint
-and is as shipped (one uninterrupted run).
+its cool-down's end; here by `until`); stage 10 is as shipped (one uninterrupted run);
+stage 11 starts from stage 10's checkpoint and is as shipped (one uninterrupted run).
 """
 
 from __future__ import annotations

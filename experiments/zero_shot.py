@@ -61,10 +61,13 @@ def target_for(label: str, workdir: Path) -> str:
     return str(local_tokenizer(label, workdir)) if label in LOCAL else label
 
 
-def held_out_texts(langs: list[str] = LANGS, max_bytes: int = MAX_BYTES) -> dict[str, list[str]]:
+def held_out_texts(
+    langs: list[str] = LANGS, max_bytes: int = MAX_BYTES, split: str = "test"
+) -> dict[str, list[str]]:
+    """{lang: the corpus `split`'s texts, up to `max_bytes` each}: the scored texts."""
     from zett.data.corpus import texts_for
 
-    return {lang: texts_for("test", lang, max_bytes) for lang in langs}
+    return {lang: texts_for(split, lang, max_bytes) for lang in langs}
 
 
 def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> dict | None:
