@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (eleven stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (twelve stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -30,7 +30,10 @@ stage's export and stopped at the step the shipped hypernet was exported at:
    once more (8.31M LM tokens in all), ~45 min;
 11. configs/smollm2_cpu_bigvocab.yaml to step 4180: stage 10's run continued from its
    checkpoint, sampled vocabularies of 16k-256k drawn log-uniformly, cooled down once more
-   (9.29M LM tokens in all), ~50 min.
+   (9.29M LM tokens in all), ~50 min;
+12. configs/smollm2_cpu_bigvocab2.yaml to step 4480: stage 11's run continued from its
+   checkpoint, the same recipe for 300 more steps, cooled down once more (10.44M LM tokens
+   in all), ~65 min.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
@@ -49,7 +52,10 @@ shipped up to its resume at step 3290, where the shipped run's cool-down was sho
 290 to 170 steps (the rate before step 3300 is the same in both); stage 9 starts from stage
 8's checkpoint and is as shipped (stopped at 3719 by its wall-clock limit, one step before
 its cool-down's end; here by `until`); stage 10 is as shipped (one uninterrupted run);
-stage 11 starts from stage 10's checkpoint and is as shipped (one uninterrupted run).
+stage 11 starts from stage 10's checkpoint and is as shipped (one uninterrupted run);
+stage 12 starts from stage 11's checkpoint and is as shipped up to its resume at step 4250,
+where the shipped run's end was moved from 4560 to 4480 (its cool-down then starts at 4350
+instead of 4430; the rate before step 4350 is the same in both).
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ STAGES = [  # (config, stop after this step, start from the previous stage's che
     ("configs/smollm2_cpu_metaspace2.yaml", 3719, True),
     ("configs/smollm2_cpu_metaspace3.yaml", 3920, False),
     ("configs/smollm2_cpu_bigvocab.yaml", 4180, True),
+    ("configs/smollm2_cpu_bigvocab2.yaml", 4480, True),
 ]
 # A stage with the third field True continues the previous stage's run from its checkpoint
 # (AdamW moments kept) instead of warm-starting from its export, as the shipped run did.
