@@ -109,14 +109,15 @@ SECTIONS = [
         "work, so hours are an upper bound on CPU hours).",
     },
     {
-        "title": "Are the default's new rows calibrated? (a constant added to their logits)",
+        "title": "Are the step-3920 hypernet's new rows calibrated? (a constant added to their logits)",
         "table": "results/new_row_offset.md",
         "plot": None,
-        "command": "python experiments/new_row_offset.py --offsets -1.5 -1 -0.5 -0.25 0 0.5 "
-        "--shifts -1 -0.5",
+        "command": "python experiments/new_row_offset.py --hypernet hypernets/smollm2_meta3920 "
+        "--offsets -1.5 -1 -0.5 -0.25 0 0.5 --shifts -1 -0.5",
         "what": "the zero-shot table's protocol (test split, 4,000 bytes per language) for the "
-        "default on Llama-3 (128k vocabulary) and the local code-16k tokenizer; the same for "
-        "the previous default in results/new_row_offset_meta3719.md. A negative best `c` means "
+        "step-3920 hypernet (the default of 2026-12-07 afternoon) on Llama-3 (128k "
+        "vocabulary) and the local code-16k tokenizer; the same for step 3719 in "
+        "results/new_row_offset_meta3719.md. A negative best `c` means "
         "the new rows take too much probability mass. ~8 min per target on the 2-core CPU.",
     },
     {
