@@ -43,24 +43,13 @@ def training_tokenizers(cfg, n: int, method: str) -> list:
     """The sampled tokenizers of training steps 0..n-1 (as `make_batch` draws them) with
     sampler `method`."""
     from zett.data.corpus import load_corpus
-    from zett.data.pipeline import TextMixture, draw_vocab_size
-    from zett.data.sampler import sample_tokenizer
+    from zett.data.pipeline import TextMixture, sample_step_tokenizer
 
     mixture = TextMixture(load_corpus(cfg.data.corpus)["train"], cfg.data.langs)
     out = []
     for step in range(n):
-        rng = np.random.default_rng([cfg.data.seed, step])
-        drawn = mixture.draw(rng, max(cfg.data.texts_per_sample, cfg.data.batch_size))
-        vocab = draw_vocab_size(rng, cfg.data)
-        s = sample_tokenizer(
-            [t for _, t in drawn],
-            rng,
-            vocab,
-            cfg.data.noise_mean,
-            cfg.data.noise_std,
-            method=method,
-        )
-        out.append((f"{method}{step}", s.tokenizer))
+        _, _, sampled = sample_step_tokenizer(mixture, cfg.data, step, method)
+        out.append((f"{method}{step}", sampled.tokenizer))
     return out
 
 

@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 
 from zett.config import DataConfig
-from zett.data.sampler import check_method, check_pretokenizers, piece_bytes, sample_tokenizer
+from zett.data.sampler import (
+    SampledTokenizer,
+    check_method,
+    check_pretokenizers,
+    piece_bytes,
+    sample_tokenizer,
+)
 from zett.errors import ZettError
 from zett.tokenizers.decompose import decompose, shared_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
@@ -331,20 +337,28 @@ def draw_vocab_size(rng: np.random.Generator, cfg: DataConfig) -> int:
     return int(min(hi, np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1))))))
 
 
-def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int) -> Batch:
-    """The batch of training step `step` (a pure function of cfg.seed and step)."""
+def sample_step_tokenizer(
+    mixture: TextMixture, cfg: DataConfig, step: int, method: str | None = None
+) -> tuple[np.random.Generator, list, SampledTokenizer]:
+    """(random stream, drawn (lang, text) pairs, sampled tokenizer) of training step `step`,
+    drawn as `make_batch` draws them; the stream goes on to that step's batch. `method`
+    overrides `cfg.sampler` (experiments/sampled_vs_real.py compares samplers)."""
     rng = np.random.default_rng([cfg.seed, step])
-    n_texts = max(cfg.texts_per_sample, cfg.batch_size)
-    drawn = mixture.draw(rng, n_texts)
+    drawn = mixture.draw(rng, max(cfg.texts_per_sample, cfg.batch_size))
     vocab_size = draw_vocab_size(rng, cfg)
     pre = cfg.pretokenizers[0]
     if len(cfg.pretokenizers) > 1:  # one listed: no draw, so older configs' batches stay
         pre = cfg.pretokenizers[int(rng.integers(len(cfg.pretokenizers)))]
     sampled = sample_tokenizer(
         [t for _, t in drawn], rng, vocab_size, cfg.noise_mean, cfg.noise_std,
-        method=cfg.sampler, pretokenizer=pre,
+        method=method or cfg.sampler, pretokenizer=pre,
     )  # fmt: skip
+    return rng, drawn, sampled
 
+
+def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int) -> Batch:
+    """The batch of training step `step` (a pure function of cfg.seed and step)."""
+    rng, drawn, sampled = sample_step_tokenizer(mixture, cfg, step)
     texts = [t for _, t in drawn[: cfg.batch_size]]
     encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)
     rows = [crop_or_pad(e.ids, cfg.seq_len, rng) for e in encs]

@@ -108,7 +108,8 @@ class Checkpointer:
         `loop.call_soon_threadsafe` on the closed loop and prints the resulting
         "RuntimeError: Event loop is closed" through `sys.excepthook` -- a traceback after
         our one-line error, in 4 of 6 CLI runs measured on this CPU. The error being
-        reported already says what is wrong, so those echoes (and only those) are dropped.
+        reported already says what is wrong, so those echoes (and only those) are dropped,
+        for the rest of the process: they arrive later, from other threads.
         """
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
