@@ -49,6 +49,18 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def hypernet_inputs(directory: str | Path) -> dict[str, str]:
+    """A transfer's hypernet as cell inputs: its weights' digest (`hypernet`) and, when it
+    has one, its new-row prior's (`new_row_prior`, zett.transfer.prior; absent, so cells
+    cached before priors existed keep their keys)."""
+    directory = Path(directory)
+    out = {"hypernet": file_digest(directory / "hypernet.safetensors")}
+    prior = directory / "new_row_prior.json"
+    if prior.is_file():
+        out["new_row_prior"] = file_digest(prior)
+    return out
+
+
 # Keys transformers writes into a config.json that say where and with which version it was
 # saved, not what the model computes (`_name_or_path` is the absolute path of the source).
 VOLATILE_CONFIG_KEYS = ("transformers_version", "_name_or_path", "_model_name_or_path")

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
 
-from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
+from cells import cell_file, file_digest, hypernet_inputs, read_cell, write_cell  # noqa: E402
 
 SHARED = ["llama2", "qwen3", "gpt35turbo"]
 LOCAL = {"local-wordpiece-16k": "wordpiece", "local-unigram-16k": "unigram"}
@@ -83,7 +83,7 @@ def cell_inputs(base: str, target: str, method: str, n_sentences: int, options: 
         "target": file_digest(assets.find_tokenizer(target)), "seed": options.get("seed"),
     }  # fmt: skip
     if method == "hypernet":
-        inputs["hypernet"] = file_digest(Path(options["hypernet"]) / "hypernet.safetensors")
+        inputs.update(hypernet_inputs(options["hypernet"]))
     return inputs
 
 

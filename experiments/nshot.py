@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
 
-from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
+from cells import cell_file, file_digest, hypernet_inputs, read_cell, write_cell  # noqa: E402
 
 METHODS = ["hypernet", "fvt"]
 
@@ -85,7 +85,7 @@ def cell_inputs(method: str, args) -> dict:
         "eval_bytes": args.eval_bytes, "seed": args.seed,
     }  # fmt: skip
     if method == "hypernet":
-        inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
+        inputs.update(hypernet_inputs(args.hypernet))
     return inputs
 
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py, nshot.py
 
-from cells import cell_file, file_digest, read_cell, write_cell  # noqa: E402
+from cells import cell_file, file_digest, hypernet_inputs, read_cell, write_cell  # noqa: E402
 
 OBJECTIVES = ["clm", "distill"]
 
@@ -89,7 +89,7 @@ def cell_inputs(init: str, objective: str, args) -> dict:
         "seed": args.seed, "tau": args.tau, "threads": args.threads,
     }  # fmt: skip
     if init == "hypernet":
-        inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
+        inputs.update(hypernet_inputs(args.hypernet))
     return inputs
 
 

@@ -22,7 +22,7 @@ SECTIONS = [
         "table": "results/zero_shot_default/zero_shot.md",
         "plot": "results/zero_shot_default/zero_shot.png",
         "command": "python experiments/zero_shot.py --hypernet hypernets/smollm2 --label "
-        "big2-4480 --also big-4180=hypernets/smollm2_big4180 "
+        "prior-4480 --without-prior big2-4480 --also big-4180=hypernets/smollm2_big4180 "
         "meta3-3920=hypernets/smollm2_meta3920 "
         "meta2-3719=hypernets/smollm2_meta3719 meta-3470=hypernets/smollm2_meta3470 "
         "cool-3248=hypernets/smollm2_cool3248 "
@@ -30,7 +30,9 @@ SECTIONS = [
         "cont-2522=hypernets/smollm2_cont2522 --methods hypernet fvt "
         "--results results/zero_shot_default",
         "what": "the protocol of the table below (corpus test split, 4,000 bytes per language, "
-        "fp32), for the default since 2026-12-07 night: `big2-4480` = compose stage → 400 LM "
+        "fp32), for the default since 2026-12-07 night: `prior-4480` = as `zett transfer` "
+        "exports it, with its new-row prior (new_row_prior.json, zett/transfer/prior.py; "
+        "fitted 2026-12-07 late), `big2-4480` = the same without the prior: compose stage → 400 LM "
         "steps with the zett sampler → 2,020 LM steps of ~4,000 tokens, from step 2311 with "
         "`hypernet.correct_fragments` on, from step 2682 with two pre-tokenizers in the "
         "tokenizer sampler (`data.pretokenizers: [gpt2, punct_attach]`), from step 2990 to "
@@ -119,6 +121,21 @@ SECTIONS = [
         "vocabulary) and the local code-16k tokenizer; the same for step 3719 in "
         "results/new_row_offset_meta3719.md. A negative best `c` means "
         "the new rows take too much probability mass. ~8 min per target on the 2-core CPU.",
+    },
+    {
+        "title": "The new-row prior of `zett transfer`, fitted on tokenizers trained here",
+        "table": "results/new_row_prior_fit.md",
+        "plot": "results/new_row_prior_fit.png",
+        "command": "python experiments/new_row_offset.py --hypernet hypernets/smollm2 --split "
+        "valid --targets bpe-16k bpe-32k bpe-64k bpe-128k spm-16k spm-32k spm-64k spm-128k "
+        "sampled-32k sampled-128k llama2 llama3 qwen3 gpt35turbo --offsets -2 -1.5 -1 -0.5 "
+        "0 0.5 1 --shifts --fit --fit-on bpe- spm- llama2 llama3 qwen3 gpt35turbo --out "
+        "results/new_row_prior_fit",
+        "what": "valid split (4,000 bytes per language) of the step-4480 hypernet without a "
+        "prior; `bpe-`/`spm-` = byte-level / SentencePiece BPEs of N·1024 tokens trained on "
+        "the train split, `sampled-` = drawn as training draws them (not fitted on: far "
+        "from real tokenizers, 2.4–3.4 bpb), and the four real tokenizers; the fit and its "
+        "leave-one-out check below the table. ~12 min on the 2-core CPU.",
     },
     {
         "title": "Sampled-softmax offsets before `data.negative_strata` (data only)",

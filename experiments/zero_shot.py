@@ -8,8 +8,10 @@ For each target tokenizer and method it exports the transferred model (HF checkp
 it with transformers and scores bits per byte + tokens per byte per language on the corpus
 test split (the bits-per-byte protocol of zett/eval/bpb.py, fp32). Each (target, method) cell is cached as JSON under
 results/zero_shot/cells/, its file name a digest of every input (base model and target
-tokenizer file contents, the scored texts, method, hypernet weights: `cell_inputs`), so an
-interrupted run resumes, new methods can be added later, and a changed input is recomputed.
+tokenizer file contents, the scored texts, method, hypernet weights and new-row prior:
+`cell_inputs`), so an interrupted run resumes, new methods can be added later, and a changed
+input is recomputed. A hypernet with a new_row_prior.json (zett.transfer.prior) is scored as
+`zett transfer` exports it, prior applied; `--without-prior LABEL` adds its rows without.
 Writes results/zero_shot.csv, results/zero_shot.md and results/zero_shot.png.
 
 Targets: ../shared/tokenizers (llama2, llama3, qwen3, gpt35turbo) when present, plus
@@ -33,6 +35,7 @@ from experiments.cells import (  # noqa: E402
     config_digest,
     digest,
     file_digest,
+    hypernet_inputs,
     read_cell,
     write_cell,
 )
@@ -90,7 +93,9 @@ def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> d
             return None
         inputs["target"] = file_digest(assets.find_tokenizer(tok))
     if method == "hypernet":
-        inputs["hypernet"] = file_digest(Path(args.hypernet) / "hypernet.safetensors")
+        inputs.update(hypernet_inputs(args.hypernet))
+        if not getattr(args, "new_row_prior", True):  # scored as if it had none
+            inputs.pop("new_row_prior", None)
     return inputs
 
 
@@ -118,6 +123,7 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     rows = compare_methods(
         args.base, target, [method] if method != "original" else [], texts,
         Path(args.workdir), hypernet=args.hypernet, include_original=method == "original",
+        options={"hypernet": {"new_row_prior": getattr(args, "new_row_prior", True)}},
     )  # fmt: skip
     for r in rows:
         r["target"] = label if method != "original" else "(own)"
@@ -135,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--also", nargs="*", default=[], metavar="LABEL=DIR",
         help="more hypernets to add as rows (e.g. hypernet-lm200=hypernets/smollm2_lm200)",
+    )  # fmt: skip
+    p.add_argument(
+        "--without-prior", metavar="LABEL",
+        help="also score --hypernet with its new-row prior ignored (zett.transfer.prior), "
+        "as rows LABEL",
     )  # fmt: skip
     p.add_argument("--targets", nargs="*", help="default: shared ones present + local ones")
     p.add_argument("--methods", nargs="*", default=METHODS)
@@ -160,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     for label in targets:
         target = label if args.cached_only else target_for(label, Path(args.workdir))
         runs = [(m, args) for m in args.methods]
+        if args.without_prior and "hypernet" in args.methods:
+            raw = {**vars(args), "label": args.without_prior, "new_row_prior": False}
+            runs.append(("hypernet", argparse.Namespace(**raw)))
         for extra in args.also if "hypernet" in args.methods else []:
             name, _, directory = extra.partition("=")
             runs.append(("hypernet", argparse.Namespace(**{**vars(args), "label": name,

@@ -361,3 +361,19 @@ def test_batches_fit_a_row_budget_below_their_token_count(base_tok) -> None:
     used = np.unique(b.input_ids[b.attention_mask > 0])
     assert len(used) <= 96 and b.attention_mask.sum() >= 64
     assert np.all(b.vocab_mask[used])
+
+
+def test_min_negatives_keeps_rows_for_random_negatives(base_tok) -> None:
+    """A batch with more distinct tokens than the rows fills them all (no negative) unless
+    `min_negatives` rows are held back; then it is cut to the rest and they hold negatives."""
+    c = cfg(n_token_subsample=32, vocab_size_min=400, vocab_size_max=400)
+    full = BatchIterator(make_data(), base_tok, c, max_pieces=5).batch(0)
+    present = len(np.unique(full.input_ids[full.attention_mask == 1]))
+    assert present >= 30  # the batch used (almost) every row: ≤ 2 random negatives
+    kept = BatchIterator(make_data(), base_tok, cfg(**{**vars(c), "min_negatives": 12}), 5)
+    b = kept.batch(0)
+    present = len(np.unique(b.input_ids[b.attention_mask == 1]))
+    assert present <= 20 and int(b.vocab_mask.sum()) == 32  # ≥ 12 rows are negatives
+    assert b.attention_mask.sum() < full.attention_mask.sum()
+    with pytest.raises(ZettError, match="min_negatives"):
+        BatchIterator(make_data(), base_tok, cfg(n_token_subsample=32, min_negatives=20), 5)

@@ -389,9 +389,44 @@ def test_new_row_offset_shifts_only_the_new_rows():
     v = mean_direction(Constant(), Tok(), ["abc", "de"])
     assert torch.allclose(v, torch.tensor([3.0, 4.0]) / 25)  # h . v = 1 along h's mean
     row = {"target": "t", "method": "hypernet", "lang": "en", "new_share": 0.5, "bpb": [2.0, 1.5]}
-    assert "| t | hypernet | en | 50% | 2.000 | **1.500** |" in to_markdown(
+    assert "| t | hypernet | en | 50% | 2.000 | **1.500** | -1.00 |" in to_markdown(
         [row], [0.0, -1.0], "cmd"
     )
+
+
+def test_new_row_offset_fit_points_and_target_labels(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from experiments.new_row_offset import (
+        fit_points,
+        fit_rows,
+        leave_one_out,
+        sampled_target,
+        trained_target,
+    )
+    from zett.errors import ZettError
+
+    def row(target, n_new, bpb, lang="mean"):
+        return {"target": target, "method": "hypernet", "lang": lang, "n_new": n_new,
+                "offsets": [-1.0, 0.0, 1.0], "bpb": bpb}  # fmt: skip
+
+    rows = [
+        row("bpe-16k", 8000, [1.2, 1.0, 1.2]),  # vertex at 0
+        row("bpe-16k", 8000, [9.0, 1.0, 9.0], lang="en"),  # only mean rows count
+        row("bpe-128k", 90000, [1.0, 1.1, 1.3]),  # grid end: -1
+        row("bpe-256k", 90000, [1.0, 1.1, 1.3]),  # the same tokenizer again: one point
+    ]
+    points = fit_points(fit_rows(rows))
+    assert [n for n, _ in points] == [8000, 90000]
+    assert [c for _, c in points] == pytest.approx([0.0, -1.0])
+    assert [r["target"] for r in fit_rows(rows, ["bpe-1"])] == ["bpe-16k", "bpe-128k"]
+    lines = leave_one_out(fit_rows(rows))  # one point left: a constant fit from the other
+    assert lines[2].startswith("| bpe-16k | 8.0k | +0.00 | -1.00 | 1.000 |")
+    assert lines[3].startswith("| bpe-128k | 90.0k | -1.00 | +0.00 | 1.100 | 1.100")
+    for bad in ["bpe-16", "bpe-xk", "wordpiece-16k"]:
+        with pytest.raises(ZettError, match="bpe-<N>k"):
+            trained_target(bad, tmp_path)
+    with pytest.raises(ZettError, match="sampled-<N>k"):
+        sampled_target("sampled-16", tmp_path)
 
 
 def test_negative_strata_counts_what_short_first_dropped():

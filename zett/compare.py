@@ -40,7 +40,10 @@ def export_method(
     if method == "hypernet":
         if hypernet is None:
             raise ValueError("method hypernet needs a hypernet directory")
-        return transfer_run.transfer(hypernet, base, target, out_dir, overwrite=True)
+        prior = (options or {}).get("new_row_prior", True)
+        return transfer_run.transfer(
+            hypernet, base, target, out_dir, overwrite=True, new_row_prior=prior
+        )
     return transfer_run.baseline(method, base, target, out_dir, overwrite=True, **(options or {}))
 
 

@@ -99,6 +99,12 @@ class DataConfig:
     )
     n_token_subsample: int = knob(8192, "tokens of the sampled vocab the hypernet embeds per step")
     negative_correction: bool = knob(True, "sampled-softmax log(1/q) on the random negative rows")
+    min_negatives: int = knob(
+        0,
+        "rows kept for random negatives: a batch is cut to n_token_subsample - min_negatives "
+        "distinct tokens (0: every run before configs/smollm2_cpu_bigvocab3.yaml, where a "
+        "large sampled vocabulary's batch could fill every row and leave no negative)",
+    )
     negative_strata: bool = knob(
         True,
         "with short_rows: reweight the negatives short_first keeps per length stratum "
@@ -376,6 +382,9 @@ class TransferArgs:
     )
     lam: float = knob(1.0, "task-vector scale λ")
     block: int = knob(4096, "tokens per hypernet call")
+    no_new_row_prior: bool = knob(
+        False, "ignore the hypernet's new_row_prior.json (the new rows' fitted logit shift)"
+    )
 
 
 @dataclass

@@ -8,8 +8,9 @@ at step `s` (`start_step=s`) sees exactly the batches it would have seen. One ba
    [vocab_size_min, vocab_size_max], or log-uniform with `vocab_size_log`);
 2. each batch text is tokenized and a random window of `seq_len` tokens kept (shorter
    texts are padded, mask 0); if the batch has more distinct tokens than
-   `n_token_subsample`, its rows are cut short until it does (`fit_to_rows`), so the
-   row budget can be set below batch_size × seq_len (the paper's ~0.5 rows per token);
+   `n_token_subsample - min_negatives`, its rows are cut short until it does
+   (`fit_to_rows`), so the row budget can be set below batch_size × seq_len (the paper's
+   ~0.5 rows per token) and `min_negatives` rows stay for random negatives;
 3. the vocabulary is subsampled to `n_token_subsample` rows: every token present in the
    batch first, then random others, padding rows (vocab_mask False) when the vocab is
    smaller; batch ids are remapped into that index space, so the LM head is `[N, d]`.
@@ -363,7 +364,8 @@ def make_batch(mixture: TextMixture, base: BaseVocab, cfg: DataConfig, step: int
     encs = sampled.tokenizer.encode_batch(texts, add_special_tokens=False)
     rows = [crop_or_pad(e.ids, cfg.seq_len, rng) for e in encs]
     ids = np.stack([r[0] for r in rows])
-    mask = fit_to_rows(ids, np.stack([r[1] for r in rows]), cfg.n_token_subsample)
+    budget = cfg.n_token_subsample - cfg.min_negatives  # distinct tokens the batch may use
+    mask = fit_to_rows(ids, np.stack([r[1] for r in rows]), budget)
     vocab_ids, remapped = subsample_vocab(ids, mask, sampled.vocab_size, cfg.n_token_subsample, rng)
     real = vocab_ids[vocab_ids >= 0]
     row_bytes = [piece_bytes(sampled.pieces[i]) for i in real]
@@ -504,12 +506,15 @@ def _check_config(cfg: DataConfig) -> None:
     check_pretokenizers(cfg.pretokenizers)
     if cfg.vocab_size_min > cfg.vocab_size_max:
         raise ZettError("data.vocab_size_min must be ≤ data.vocab_size_max")
-    if cfg.seq_len > cfg.n_token_subsample:
+    if cfg.seq_len > cfg.n_token_subsample - cfg.min_negatives:
         raise ZettError(
-            f"data.n_token_subsample ({cfg.n_token_subsample}) must be ≥ data.seq_len "
-            f"({cfg.seq_len}) so a whole sequence always fits (batches whose distinct tokens "
-            "exceed it are cut at the end of their rows: see fit_to_rows)"
+            f"data.n_token_subsample ({cfg.n_token_subsample}) minus data.min_negatives "
+            f"({cfg.min_negatives}) must be ≥ data.seq_len ({cfg.seq_len}) so a whole "
+            "sequence always fits (batches whose distinct tokens exceed it are cut at the end "
+            "of their rows: see fit_to_rows)"
         )
+    if cfg.min_negatives < 0:
+        raise ZettError(f"data.min_negatives: {cfg.min_negatives} must be ≥ 0")
 
 
 def fixed_tokenizer_batches(

@@ -48,6 +48,7 @@ from zett.models.load import LoadedModel, get_embeddings, load_model
 from zett.tokenizers.decompose import Decomposition, decompose, shared_tokens
 from zett.tokenizers.special import map_special_tokens
 from zett.tokenizers.surface import SurfaceForms, surface_forms
+from zett.transfer import prior as new_row_prior
 from zett.transfer.focus import focus_weights
 
 DEFAULT_MAX_PIECES = None  # baselines use whole decompositions; the hypernet its own
@@ -384,7 +385,21 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
         progress=bool(inputs.options.get("progress", True)),
         complete=inputs.base_forms.complete_text(base_in.shape[0]),
     )
-    return NewEmbeddings(pred.input, pred.output, pred.bias)
+    prior = None
+    if inputs.options.get("new_row_prior", True):
+        prior = new_row_prior.load(directory, int(base_in.shape[1]))
+    if prior is None:
+        return NewEmbeddings(pred.input, pred.output, pred.bias)
+    new = np.ones(inputs.n_target, bool)
+    new[inputs.shared[0]] = False  # copied rows keep their logits
+    _, untied, base_bias = inputs.matrices()
+    bias = pred.bias
+    if bias is None and base_bias is not None:  # what `finish` would give it, then shifted
+        bias = _fvt(inputs, base_bias[:, None])[:, 0]
+    out = None  # a tied base: the shift goes into the one matrix
+    if untied is not None:
+        out = pred.input if pred.output is None else pred.output
+    return NewEmbeddings(*prior.apply(new, pred.input, out, bias))
 
 
 def target_logprobs(tok: tokenizers.Tokenizer, n: int) -> np.ndarray:

@@ -94,6 +94,7 @@ def transfer_finetuned(
     lam: float = 1.0,
     transferred_trained: str | Path | None = None,
     block: int = 4096,
+    new_row_prior: bool = True,
 ) -> Path:
     """Write `finetuned` with target-tokenizer embeddings (see the module docstring)."""
     output = check_output(output, overwrite)
@@ -101,7 +102,8 @@ def transfer_finetuned(
     ft_dir = assets.resolve_model_dir(finetuned)
     ft = load_model(ft_dir)
     check_same_architecture(loaded, ft, ft_dir)
-    inputs = build_inputs(loaded, base_tok, target_tok, {"hypernet": str(hypernet_dir)})
+    opts = {"hypernet": str(hypernet_dir), "new_row_prior": new_row_prior}
+    inputs = build_inputs(loaded, base_tok, target_tok, opts)
     params = ft.params
     provenance: dict = {"finetuned": str(ft_dir), "hypernet": str(hypernet_dir)}
     if transferred_trained is None:

@@ -96,17 +96,20 @@ def transfer(
     lam: float = 1.0,
     transferred_trained: str | Path | None = None,
     block: int = 4096,
+    new_row_prior: bool = True,
 ) -> Path:
     """`zett transfer`: hypernet embeddings for the base; with `finetuned`, applied to a
-    fine-tuned variant of the base (see `zett.transfer.finetuned`)."""
+    fine-tuned variant of the base (see `zett.transfer.finetuned`). `new_row_prior`: apply
+    the hypernet's new_row_prior.json when it has one (`zett.transfer.prior`)."""
     if finetuned is None:
         if transferred_trained is not None:
             raise ZettError("--transferred-trained needs --finetuned (the model to apply it to)")
-        opts = {"hypernet": str(hypernet_dir), "block": block}
+        opts = {"hypernet": str(hypernet_dir), "block": block, "new_row_prior": new_row_prior}
         return run_method("hypernet", base, target_tokenizer, output, overwrite, opts)
     return transfer_finetuned(
         hypernet_dir, base, finetuned, target_tokenizer, output, overwrite,
         lam=lam, transferred_trained=transferred_trained, block=block,
+        new_row_prior=new_row_prior,
     )  # fmt: skip
 
 
@@ -127,7 +130,7 @@ def transfer_command(cfg: TransferArgs) -> None:
     out = transfer(
         cfg.hypernet, cfg.base, cfg.target_tokenizer, cfg.output, cfg.overwrite,
         finetuned=cfg.finetuned, lam=cfg.lam, transferred_trained=cfg.transferred_trained,
-        block=cfg.block,
+        block=cfg.block, new_row_prior=not cfg.no_new_row_prior,
     )  # fmt: skip
     print(f"transferred model written to {out}")
 
