@@ -22,7 +22,8 @@ SECTIONS = [
         "table": "results/zero_shot_default/zero_shot.md",
         "plot": "results/zero_shot_default/zero_shot.png",
         "command": "python experiments/zero_shot.py --hypernet hypernets/smollm2 --label "
-        "prior-4480 --without-prior big2-4480 --also big-4180=hypernets/smollm2_big4180 "
+        "prior-4480 --without-prior big2-4480=hypernets/smollm2 --also "
+        "big-4180=hypernets/smollm2_big4180 "
         "meta3-3920=hypernets/smollm2_meta3920 "
         "meta2-3719=hypernets/smollm2_meta3719 meta-3470=hypernets/smollm2_meta3470 "
         "cool-3248=hypernets/smollm2_cool3248 "

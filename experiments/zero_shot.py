@@ -11,7 +11,7 @@ results/zero_shot/cells/, its file name a digest of every input (base model and 
 tokenizer file contents, the scored texts, method, hypernet weights and new-row prior:
 `cell_inputs`), so an interrupted run resumes, new methods can be added later, and a changed
 input is recomputed. A hypernet with a new_row_prior.json (zett.transfer.prior) is scored as
-`zett transfer` exports it, prior applied; `--without-prior LABEL` adds its rows without.
+`zett transfer` exports it, prior applied; `--without-prior LABEL=DIR` adds rows without.
 Writes results/zero_shot.csv, results/zero_shot.md and results/zero_shot.png.
 
 Targets: ../shared/tokenizers (llama2, llama3, qwen3, gpt35turbo) when present, plus
@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         help="more hypernets to add as rows (e.g. hypernet-lm200=hypernets/smollm2_lm200)",
     )  # fmt: skip
     p.add_argument(
-        "--without-prior", metavar="LABEL",
-        help="also score --hypernet with its new-row prior ignored (zett.transfer.prior), "
-        "as rows LABEL",
+        "--without-prior", nargs="*", default=[], metavar="LABEL=DIR",
+        help="more hypernets to add as rows, each with its new-row prior ignored "
+        "(zett.transfer.prior)",
     )  # fmt: skip
     p.add_argument("--targets", nargs="*", help="default: shared ones present + local ones")
     p.add_argument("--methods", nargs="*", default=METHODS)
@@ -171,13 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     for label in targets:
         target = label if args.cached_only else target_for(label, Path(args.workdir))
         runs = [(m, args) for m in args.methods]
-        if args.without_prior and "hypernet" in args.methods:
-            raw = {**vars(args), "label": args.without_prior, "new_row_prior": False}
-            runs.append(("hypernet", argparse.Namespace(**raw)))
-        for extra in args.also if "hypernet" in args.methods else []:
+        extras = [(e, False) for e in args.without_prior] + [(e, True) for e in args.also]
+        for extra, prior in extras if "hypernet" in args.methods else []:
             name, _, directory = extra.partition("=")
             runs.append(("hypernet", argparse.Namespace(**{**vars(args), "label": name,
-                                                         "hypernet": directory})))  # fmt: skip
+                         "hypernet": directory, "new_row_prior": prior})))  # fmt: skip
         for method, a in runs:
             if method == "hypernet" and not (Path(a.hypernet) / "hypernet.json").is_file():
                 print(f"skip hypernet: no {a.hypernet}/hypernet.json", flush=True)
