@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (twelve stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (thirteen stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -33,10 +33,15 @@ stage's export and stopped at the step the shipped hypernet was exported at:
    (9.29M LM tokens in all), ~50 min;
 12. configs/smollm2_cpu_bigvocab2.yaml to step 4480: stage 11's run continued from its
    checkpoint, the same recipe for 300 more steps, cooled down once more (10.44M LM tokens
-   in all), ~65 min.
+   in all), ~65 min;
+13. configs/smollm2_cpu_bigvocab3.yaml to step 4730: stage 12's run continued from its
+   checkpoint, 1.5x the softmax rows with 512 always left for random negatives
+   (`data.min_negatives`), cooled down once more (11.39M LM tokens in all), ~60 min.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
-safetensors + JSON), keeping its TRAINING.md. Not bit-identical to the shipped file: stage 2
+safetensors + JSON), keeping its TRAINING.md; its new-row prior (new_row_prior.json,
+zett/transfer/prior.py) is fitted to the weights, not trained, so it is dropped: refit it with
+README's `experiments/new_row_offset.py --fit` command. Not bit-identical to the shipped file: stage 2
 of the shipped run had a warm start that restarted the lr schedule (fixed since, see
 hypernets/smollm2_compose_zett/TRAINING.md), so its LM steps ran at ≈3e-4, here at the
 configured schedule; and the shipped stage 3 was three warm starts (at steps 1900, 2000 and
@@ -55,7 +60,9 @@ its cool-down's end; here by `until`); stage 10 is as shipped (one uninterrupted
 stage 11 starts from stage 10's checkpoint and is as shipped (one uninterrupted run);
 stage 12 starts from stage 11's checkpoint and is as shipped up to its resume at step 4250,
 where the shipped run's end was moved from 4560 to 4480 (its cool-down then starts at 4350
-instead of 4430; the rate before step 4350 is the same in both).
+instead of 4430; the rate before step 4350 is the same in both); stage 13 starts from stage
+12's checkpoint and is as shipped up to its resume at step 4600, where the shipped run's end
+was moved from 4780 to 4730 (the rate before step 4600 is the same in both).
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ STAGES = [  # (config, stop after this step, start from the previous stage's che
     ("configs/smollm2_cpu_metaspace3.yaml", 3920, False),
     ("configs/smollm2_cpu_bigvocab.yaml", 4180, True),
     ("configs/smollm2_cpu_bigvocab2.yaml", 4480, True),
+    ("configs/smollm2_cpu_bigvocab3.yaml", 4730, True),
 ]
 # A stage with the third field True continues the previous stage's run from its checkpoint
 # (AdamW moments kept) instead of warm-starting from its export, as the shipped run did.
