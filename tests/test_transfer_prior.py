@@ -125,3 +125,14 @@ def test_transfer_shifts_new_rows_by_the_prior(tiny_llama_dir, tmp_path):
     assert rows and changed[rows].all()
     want = np.broadcast_to(-1.5 * direction, (len(rows), d))
     np.testing.assert_allclose(after[rows] - moved[rows], want, atol=1e-5)
+
+
+def test_exported_provenance_records_the_shift(tiny_llama_dir, tmp_path):
+    from zett.transfer import run
+
+    target = make_target(tmp_path / "target", "bpe", byte_level=False, vocab=420)
+    hn = make_hypernet(tiny_llama_dir, tmp_path / "hn")
+    prior.save(hn, NewRowPrior(-0.75, 0.0, 1, 10**6, np.zeros(32, np.float32)), {})
+    out = run.transfer(hn, tiny_llama_dir, target, tmp_path / "out")
+    options = json.loads((out / "zett_transfer.json").read_text())["options"]
+    assert options["new_row_shift"] == "-0.75" and options["new_row_prior"] == "True"

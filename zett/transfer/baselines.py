@@ -399,6 +399,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
     out = None  # a tied base: the shift goes into the one matrix
     if untied is not None:
         out = pred.input if pred.output is None else pred.output
+    inputs.options["new_row_shift"] = round(prior.shift(int(new.sum())), 4)  # → provenance
     return NewEmbeddings(*prior.apply(new, pred.input, out, bias))
 
 

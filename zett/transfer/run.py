@@ -46,7 +46,8 @@ def run_method(
     inputs = build_inputs(loaded, base_tok, target_tok, options)
     new = METHODS[method](inputs)
     seconds = time.perf_counter() - start
-    opts = {k: str(v) for k, v in (options or {}).items() if k != "texts"}
+    # the inputs' copy: a method may note what it decided there (the hypernet's prior shift)
+    opts = {k: str(v) for k, v in inputs.options.items() if k != "texts"}
     return export_transferred(
         base_dir,
         loaded,
