@@ -49,14 +49,15 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def hypernet_inputs(directory: str | Path) -> dict[str, str]:
+def hypernet_inputs(directory: str | Path, with_prior: bool = True) -> dict[str, str]:
     """A transfer's hypernet as cell inputs: its weights' digest (`hypernet`) and, when it
-    has one, its new-row prior's (`new_row_prior`, zett.transfer.prior; absent, so cells
-    cached before priors existed keep their keys)."""
+    has one and `with_prior`, its new-row prior's (`new_row_prior`, zett.transfer.prior;
+    absent, so cells cached before priors existed, or scored with the prior ignored, keep
+    the keys of a hypernet without one)."""
     directory = Path(directory)
     out = {"hypernet": file_digest(directory / "hypernet.safetensors")}
     prior = directory / "new_row_prior.json"
-    if prior.is_file():
+    if with_prior and prior.is_file():
         out["new_row_prior"] = file_digest(prior)
     return out
 

@@ -199,18 +199,14 @@ def leave_one_out(rows: list[dict]) -> list[str]:
 def plot_best_offsets(rows: list[dict], fit: tuple[float, float] | None, path: Path) -> Path:
     """Best offset vs new rows (log scale), one curve per target kind, with the fitted line."""
     from zett.eval.plots import line_plot
-    from zett.transfer.prior import best_offset
 
     kinds = {"bpe-": "byte-level BPE (trained here)", "spm-": "SentencePiece BPE (trained here)",
              "sampled-": "sampled as in training"}  # fmt: skip
     curves: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        if r["lang"] != "mean" or r["method"] != "hypernet":
-            continue
+    fitted = fit_rows(rows)
+    for r, (n, c) in zip(fitted, fit_points(fitted), strict=True):
         kind = next((v for k, v in kinds.items() if r["target"].startswith(k)), "real tokenizers")
-        point = (float(r["n_new"]), best_offset(r["offsets"], r["bpb"]))
-        if point not in curves.get(kind, []):
-            curves.setdefault(kind, []).append(point)
+        curves.setdefault(kind, []).append((float(n), c))
     if fit:
         xs = sorted(x for pts in curves.values() for x, _ in pts)
         curves["fit: a + b ln(new rows)"] = [(x, fit[0] + fit[1] * math.log(x)) for x in xs]
@@ -370,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 target_dir(target, workdir),
                 out_dir,
                 hypernet=args.hypernet,
-                options={"new_row_prior": not args.fit},
+                options={"new_row_prior": not args.fit} if method == "hypernet" else None,
             )
             model, tok = load_causal_lm(model_dir, "cpu")
             new = new_rows(model_dir, tok, model.config.vocab_size)

@@ -93,10 +93,14 @@ def cell_inputs(label: str, method: str, texts: dict[str, list[str]], args) -> d
             return None
         inputs["target"] = file_digest(assets.find_tokenizer(tok))
     if method == "hypernet":
-        inputs.update(hypernet_inputs(args.hypernet))
-        if not getattr(args, "new_row_prior", True):  # scored as if it had none
-            inputs.pop("new_row_prior", None)
+        inputs.update(hypernet_inputs(args.hypernet, with_prior=uses_prior(args)))
     return inputs
+
+
+def uses_prior(args) -> bool:
+    """Whether hypernet rows apply the hypernet's new-row prior: `--without-prior` rows do
+    not (callers building their own args, as experiments/ablations.py does, get the prior)."""
+    return getattr(args, "new_row_prior", True)
 
 
 def cell_path(label: str, method: str, texts: dict[str, list[str]], args) -> Path | None:
@@ -123,7 +127,7 @@ def run_cell(target: str, label: str, method: str, texts, args) -> list[dict]:
     rows = compare_methods(
         args.base, target, [method] if method != "original" else [], texts,
         Path(args.workdir), hypernet=args.hypernet, include_original=method == "original",
-        options={"hypernet": {"new_row_prior": getattr(args, "new_row_prior", True)}},
+        options={"hypernet": {"new_row_prior": uses_prior(args)}},
     )  # fmt: skip
     for r in rows:
         r["target"] = label if method != "original" else "(own)"

@@ -173,6 +173,15 @@ def test_zero_shot_cells_are_keyed_by_base_target_texts_and_weights(tmp_path):
     assert cell("t1", "hypernet") != cell("t1", "hypernet", weights=b"w2")
     assert cell("t1", weights=b"w3") == cell("t1", weights=b"w1")  # baselines ignore weights
     assert cell("missing-tokenizer") is None
+    without = cell("t1", "hypernet")
+    (tmp_path / "h" / "new_row_prior.json").write_text("{}")
+    with_prior = cell("t1", "hypernet")
+    assert with_prior != without  # the prior is an input of the hypernet's cells ...
+    args = argparse.Namespace(base=str(base), results=str(tmp_path), label="hn",
+                              hypernet=str(tmp_path / "h"), workdir=str(tmp_path / "w"),
+                              new_row_prior=False)  # fmt: skip
+    assert zero_shot.cell_path(str(tmp_path / "t1"), "hypernet", texts, args) == without
+    assert cell("t1") == cell("t1", weights=b"w4")  # ... and not of a baseline's
 
 
 def test_a_cache_miss_names_the_inputs_that_changed(tmp_path):
@@ -422,6 +431,10 @@ def test_new_row_offset_fit_points_and_target_labels(tmp_path):
     lines = leave_one_out(fit_rows(rows))  # one point left: a constant fit from the other
     assert lines[2].startswith("| bpe-16k | 8.0k | +0.00 | -1.00 | 1.000 |")
     assert lines[3].startswith("| bpe-128k | 90.0k | -1.00 | +0.00 | 1.100 | 1.100")
+    from experiments.new_row_offset import plot_best_offsets
+
+    plot = plot_best_offsets(rows, (0.5, -0.1), tmp_path / "offsets.png")
+    assert plot.is_file() and plot.stat().st_size > 0
     for bad in ["bpe-16", "bpe-xk", "wordpiece-16k"]:
         with pytest.raises(ZettError, match="bpe-<N>k"):
             trained_target(bad, tmp_path)

@@ -190,13 +190,16 @@ def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
     return NewEmbeddings(inp, out, bias)
 
 
-def register(name: str) -> Callable[[EmbeddingMethod], EmbeddingMethod]:
-    """Add a method to METHODS, wrapped with `finish`."""
+def register(
+    name: str, after: Callable[[NewEmbeddings, TransferInputs], NewEmbeddings] | None = None
+) -> Callable[[EmbeddingMethod], EmbeddingMethod]:
+    """Add a method to METHODS, wrapped with `finish` (and then `after`, when given)."""
 
     def deco(fn: EmbeddingMethod) -> EmbeddingMethod:
         @functools.wraps(fn)
         def wrapped(inputs: TransferInputs) -> NewEmbeddings:
-            return finish(fn(inputs), inputs)
+            new = finish(fn(inputs), inputs)
+            return new if after is None else after(new, inputs)
 
         METHODS[name] = wrapped
         return wrapped
@@ -361,9 +364,30 @@ def _donor_embeddings(donor: Path, n_target: int) -> np.ndarray:
     return emb[:n_target]
 
 
-@register("hypernet")
+def shift_new_rows(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
+    """After `finish`: the hypernet's new-row prior (zett.transfer.prior), when it has one
+    and `options["new_row_prior"]` is not False, shifts the logits of the target rows the
+    base vocabulary lacks. Copied, neutral and special rows keep the logits `finish` gave
+    them; the shift is the prior's for all rows outside the copied ones."""
+    if not inputs.options.get("new_row_prior", True):
+        return new
+    prior = new_row_prior.load(inputs.options["hypernet"], int(new.input.shape[1]))
+    if prior is None:
+        return new
+    v = inputs.n_target
+    rows = np.ones(v, bool)
+    rows[inputs.shared[0]] = False
+    n_new = int(rows.sum())
+    rows[inputs.decomposition().neutral[:v]] = False
+    rows[[t for t in inputs.special if t < v]] = False
+    inputs.options["new_row_shift"] = round(prior.shift(n_new), 4)  # → provenance
+    return NewEmbeddings(*prior.apply(rows, new.input, new.output, new.bias, n_new=n_new))
+
+
+@register("hypernet", after=shift_new_rows)
 def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
-    """The trained hypernetwork (`options["hypernet"]`), refused for another base model."""
+    """The trained hypernetwork (`options["hypernet"]`), refused for another base model;
+    its new-row prior is applied after `finish` (`shift_new_rows`)."""
     directory = inputs.options.get("hypernet")
     if not directory:
         raise ZettError("--hypernet: the hypernet method needs a hypernet directory")
@@ -385,22 +409,7 @@ def hypernet_init(inputs: TransferInputs) -> NewEmbeddings:
         progress=bool(inputs.options.get("progress", True)),
         complete=inputs.base_forms.complete_text(base_in.shape[0]),
     )
-    prior = None
-    if inputs.options.get("new_row_prior", True):
-        prior = new_row_prior.load(directory, int(base_in.shape[1]))
-    if prior is None:
-        return NewEmbeddings(pred.input, pred.output, pred.bias)
-    new = np.ones(inputs.n_target, bool)
-    new[inputs.shared[0]] = False  # copied rows keep their logits
-    _, untied, base_bias = inputs.matrices()
-    bias = pred.bias
-    if bias is None and base_bias is not None:  # what `finish` would give it, then shifted
-        bias = _fvt(inputs, base_bias[:, None])[:, 0]
-    out = None  # a tied base: the shift goes into the one matrix
-    if untied is not None:
-        out = pred.input if pred.output is None else pred.output
-    inputs.options["new_row_shift"] = round(prior.shift(int(new.sum())), 4)  # → provenance
-    return NewEmbeddings(*prior.apply(new, pred.input, out, bias))
+    return NewEmbeddings(pred.input, pred.output, pred.bias)
 
 
 def target_logprobs(tok: tokenizers.Tokenizer, n: int) -> np.ndarray:

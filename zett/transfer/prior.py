@@ -60,11 +60,13 @@ class NewRowPrior:
         inp: np.ndarray,
         out: np.ndarray | None,
         bias: np.ndarray | None = None,
+        n_new: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """(input, output, bias) with the shift for `new` (bool [V]) added to the new rows'
-        logits: into `bias` when there is one, else along `direction` in `out` (untied) or
-        in the one tied matrix `inp`. The arrays passed in are not changed."""
-        c = self.shift(int(new.sum()))
+        """(input, output, bias) with the shift for `n_new` new rows (default `new.sum()`)
+        added to the logits of the rows `new` (bool [V]) marks: into `bias` when there is
+        one, else along `direction` in `out` (untied) or in the one tied matrix `inp`. The
+        arrays passed in are not changed."""
+        c = self.shift(int(new.sum()) if n_new is None else n_new)
         if c == 0.0:
             return inp, out, bias
         if bias is not None:
