@@ -17,7 +17,8 @@ en + python × 2 KB every 10 steps; about 5-8 minutes per method. The curves are
 very start of the paper's curves (it trains for millions of tokens).
 The hypernet is used when `--hypernet DIR/hypernet.json` exists, else skipped with a note.
 The target is llama2 when present (../shared or `zett prepare tokenizers`), else a 16k SentencePiece-style BPE trained
-here on corpus text (`local-bpe-16k`).
+here on corpus text (`local-bpe-16k`); `--target local-de-16k` / `local-code-16k` trains
+zero_shot.py's German-only / code-only 16k BPE (same recipe, same corpus text) instead.
 
 Writes results/nshot.csv (method, step, tokens, lang, bpb; `lang = mean` rows too),
 results/nshot.md (mean bpb per method and step) and results/nshot.png (mean bpb vs tokens;
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))  # cells.py
 
+import zero_shot  # noqa: E402
 from cells import cell_file, file_digest, hypernet_inputs, read_cell, write_cell  # noqa: E402
 
 METHODS = ["hypernet", "fvt"]
@@ -52,6 +54,19 @@ def local_target(workdir: Path, corpus="default") -> Path:
 
     out = workdir / "tokenizers" / "local-bpe-16k"
     return cached_tokenizer(out, "bpe", texts, 16000, byte_level=False)
+
+
+def resolve_target(target: str | None, workdir: Path) -> str:
+    """What `--target` names as a tokenizer `zett transfer` takes: llama2 when present, else
+    `local_target`, for None; zero_shot.py's local-de-16k / local-code-16k trained (once,
+    under `workdir`) by its recipe; anything else as given."""
+    from zett import assets
+
+    if target is None:
+        return "llama2" if assets.has_tokenizer("llama2") else str(local_target(workdir))
+    if target in zero_shot.LOCAL:
+        return str(zero_shot.local_tokenizer(target, workdir))
+    return target
 
 
 def run_method(method: str, target: str, args, corpus="default") -> list[dict]:
@@ -142,7 +157,11 @@ def write_outputs(logs, original, out: Path, name: str, title: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--base", default="smollm2")
-    p.add_argument("--target", default=None, help="default: llama2 if ../shared, else local BPE")
+    p.add_argument(
+        "--target", default=None,
+        help="a tokenizer name or directory, or zero_shot.py's local-de-16k / local-code-16k "
+        "(trained here on first use); default: llama2 if ../shared, else local BPE",
+    )  # fmt: skip
     p.add_argument("--hypernet", default=str(ROOT / "hypernets" / "smollm2"))
     p.add_argument("--methods", nargs="*", default=METHODS, help="hypernet, fvt, focus, ...")
     p.add_argument("--steps", type=int, default=40)
@@ -162,12 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         return smoke(args)
 
-    from zett import assets
-
     t0 = time.perf_counter()
-    if args.target is None:
-        has_llama2 = assets.has_tokenizer("llama2")
-        args.target = "llama2" if has_llama2 else str(local_target(Path(args.workdir)))
+    args.target = resolve_target(args.target, Path(args.workdir))
     label = Path(args.target).name
     cells = Path(args.results) / "nshot" / "cells"
     logs: dict[str, list[dict]] = {}

@@ -76,6 +76,27 @@ def test_nshot_csv_has_every_eval_step(tmp_path):
         assert bpb[-1] < bpb[0], (method, bpb)  # continued training lowers held-out bpb
 
 
+def test_nshot_takes_zero_shot_local_targets(tmp_path, monkeypatch):
+    """nshot.py --target local-de-16k trains zero_shot.py's tokenizer of that name (under
+    the workdir); another name passes through unchanged."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import nshot
+    import zero_shot
+
+    trained = []
+
+    def fake(name, workdir):
+        trained.append((name, workdir))
+        return workdir / "tokenizers" / name
+
+    monkeypatch.setattr(zero_shot, "local_tokenizer", fake)
+    assert nshot.resolve_target("local-de-16k", tmp_path) == str(
+        tmp_path / "tokenizers" / "local-de-16k"
+    )
+    assert trained == [("local-de-16k", tmp_path)]
+    assert nshot.resolve_target("llama3", tmp_path) == "llama3" and len(trained) == 1
+
+
 def test_split_sentences():
     sys.path.insert(0, str(ROOT))
     from experiments.minilm_transfer import split_sentences
