@@ -1,4 +1,4 @@
-"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (thirteen stages).
+"""Reproduce the default hypernetwork shipped in hypernets/smollm2/ (fourteen stages).
 
     python experiments/train_default_hypernet.py [--dest hypernets/smollm2]
 
@@ -36,7 +36,10 @@ stage's export and stopped at the step the shipped hypernet was exported at:
    in all), ~65 min;
 13. configs/smollm2_cpu_bigvocab3.yaml to step 4730: stage 12's run continued from its
    checkpoint, 1.5x the softmax rows with 512 always left for random negatives
-   (`data.min_negatives`), cooled down once more (11.39M LM tokens in all), ~60 min.
+   (`data.min_negatives`), cooled down once more (11.39M LM tokens in all), ~60 min;
+14. configs/smollm2_cpu_bigvocab4.yaml to step 5100: stage 13's run continued from its
+   checkpoint, the same recipe for 370 more steps, cooled down once more (12.79M LM tokens
+   in all), ~85 min.
 
 A stage whose run directory has checkpoints resumes. The result replaces `--dest` (bf16
 safetensors + JSON), keeping its TRAINING.md; its new-row prior (new_row_prior.json,
@@ -62,7 +65,8 @@ stage 12 starts from stage 11's checkpoint and is as shipped up to its resume at
 where the shipped run's end was moved from 4560 to 4480 (its cool-down then starts at 4350
 instead of 4430; the rate before step 4350 is the same in both); stage 13 starts from stage
 12's checkpoint and is as shipped up to its resume at step 4600, where the shipped run's end
-was moved from 4780 to 4730 (the rate before step 4600 is the same in both).
+was moved from 4780 to 4730 (the rate before step 4600 is the same in both); stage 14
+starts from stage 13's checkpoint and is as shipped (one uninterrupted run).
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ STAGES = [  # (config, stop after this step, start from the previous stage's che
     ("configs/smollm2_cpu_bigvocab.yaml", 4180, True),
     ("configs/smollm2_cpu_bigvocab2.yaml", 4480, True),
     ("configs/smollm2_cpu_bigvocab3.yaml", 4730, True),
+    ("configs/smollm2_cpu_bigvocab4.yaml", 5100, True),
 ]
 # A stage with the third field True continues the previous stage's run from its checkpoint
 # (AdamW moments kept) instead of warm-starting from its export, as the shipped run did.
