@@ -224,3 +224,18 @@ def test_fvt_averages_every_piece_of_long_tokens(odd_inputs):
     finally:
         del odd_inputs.options["max_pieces"]
     np.testing.assert_allclose(cut.input[t], base[d.ids[t, :4]].mean(0), atol=TOL)
+
+
+def test_finished_rows_are_exactly_the_rows_finish_sets(odd_inputs):
+    """Two different predictions agree after `finish` on its own rows and nowhere else."""
+    from zett.transfer.baselines import NewEmbeddings, finish, finished_rows
+
+    v, d = odd_inputs.n_target, _base_in(odd_inputs).shape[1]
+    rng = np.random.default_rng(0)
+    a, b = (
+        finish(NewEmbeddings(rng.standard_normal((v, d)), None, None), odd_inputs) for _ in range(2)
+    )
+    same = (a.input == b.input).all(1)
+    mask = finished_rows(odd_inputs)
+    assert mask.sum() >= 2  # the unmatched special (neutral) and a matched one
+    np.testing.assert_array_equal(same, mask)

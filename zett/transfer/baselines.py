@@ -154,6 +154,25 @@ def build_inputs(
 # ------------------------------------------------------------------------- the registry
 
 
+def _neutral_ids(inputs: TransferInputs) -> np.ndarray:
+    """Target ids with no base pieces: `finish` gives them the mean base row."""
+    return np.nonzero(inputs.decomposition().neutral[: inputs.n_target])[0]
+
+
+def _special_pairs(inputs: TransferInputs) -> list[tuple[int, int]]:
+    """(target id, base row) of the special tokens: `finish` copies the base row."""
+    return [(t, b) for t, b in inputs.special.items() if t < inputs.n_target]
+
+
+def finished_rows(inputs: TransferInputs) -> np.ndarray:
+    """Mask of the target rows `finish` sets itself (neutral and special), whatever the
+    method predicted for them: a step after `finish` leaves them alone."""
+    mask = np.zeros(inputs.n_target, bool)
+    mask[_neutral_ids(inputs)] = True
+    mask[[t for t, _ in _special_pairs(inputs)]] = True
+    return mask
+
+
 def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
     """Conform a method's result to the base layout; neutral rows get the mean base row,
     special tokens their base counterpart's row."""
@@ -173,20 +192,19 @@ def finish(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
             bias = _fvt(inputs, base_bias[:, None])[:, 0]
         else:
             bias = np.array(new.bias, dtype=np.float32).reshape(v)
-    neutral = np.nonzero(inputs.decomposition().neutral[:v])[0]
+    neutral = _neutral_ids(inputs)
     if neutral.size:
         inp[neutral] = base_in.mean(0)
         if out is not None and base_out is not None:  # out exists iff base_out does
             out[neutral] = base_out.mean(0)
         if bias is not None and base_bias is not None:  # likewise the bias
             bias[neutral] = base_bias.mean()
-    for t, b in inputs.special.items():
-        if t < v:
-            inp[t] = base_in[b]
-            if out is not None and base_out is not None:
-                out[t] = base_out[b]
-            if bias is not None and base_bias is not None:
-                bias[t] = base_bias[b]
+    for t, b in _special_pairs(inputs):
+        inp[t] = base_in[b]
+        if out is not None and base_out is not None:
+            out[t] = base_out[b]
+        if bias is not None and base_bias is not None:
+            bias[t] = base_bias[b]
     return NewEmbeddings(inp, out, bias)
 
 
@@ -378,8 +396,7 @@ def shift_new_rows(new: NewEmbeddings, inputs: TransferInputs) -> NewEmbeddings:
     rows = np.ones(v, bool)
     rows[inputs.shared[0]] = False
     n_new = int(rows.sum())
-    rows[inputs.decomposition().neutral[:v]] = False
-    rows[[t for t in inputs.special if t < v]] = False
+    rows &= ~finished_rows(inputs)
     inputs.options["new_row_shift"] = round(prior.shift(n_new), 4)  # → provenance
     return NewEmbeddings(*prior.apply(rows, new.input, new.output, new.bias, n_new=n_new))
 
