@@ -6,7 +6,9 @@ The hypernet's overhead is what it adds to a step that has to run the frozen LM 
     python experiments/bench_train.py [--quick] [--config configs/X.yaml]   # prints JSON
 
 Uses real SmolLM2 (`zett prepare smollm2`) and the real step-0 batch of the config (default
-configs/smollm2_cpu_long.yaml, the CPU recipe of the default hypernet's LM stage)
+configs/smollm2_cpu_bigvocab4.yaml, the CPU recipe of the default hypernet's last stage:
+3,072 softmax rows, 2,304 of them at 3 piece positions; configs/smollm2_cpu_long.yaml is the
+2,048-row recipe of its first long LM stage)
 (sampled tokenizer, decompositions through SmolLM2's tokenizer, compose rows), built before
 timing, so the timing measures compute only, not data loading. Also times the same step
 without the short/long row split, for the ratio the split buys.
@@ -53,7 +55,7 @@ def _real_batch(cfg, bundle) -> dict:
     return batch
 
 
-CONFIG = ROOT / "configs" / "smollm2_cpu_long.yaml"
+CONFIG = ROOT / "configs" / "smollm2_cpu_bigvocab4.yaml"
 
 
 def run(quick: bool = False, config: Path = CONFIG) -> dict:

@@ -44,6 +44,7 @@ from experiments.cells import (  # noqa: E402
     config_digest,
     digest,
     file_digest,
+    hypernet_inputs,
     read_cell,
     write_cell,
 )
@@ -89,12 +90,16 @@ def tokenizer_stats(path: Path, base_tokenizer: Path) -> dict[str, Any]:
     }
 
 
-def hypernet_digest(hypernet: Path) -> dict[str, str]:
-    """What a hypernet's predictions depend on: its weights and its hypernet.json less the
-    `provenance` notes (experiments/hypernet_card.py adds those; they change no number)."""
+def hypernet_digest(hypernet: Path, with_prior: bool = True) -> dict[str, str]:
+    """What a hypernet's transfer depends on: its weights, its hypernet.json less the
+    `provenance` notes (experiments/hypernet_card.py adds those; they change no number) and,
+    when it has one and `with_prior`, its new-row prior (`cells.hypernet_inputs`)."""
     meta = json.loads((hypernet / "hypernet.json").read_text(encoding="utf-8"))
     meta.pop("provenance", None)
-    return {"weights": file_digest(hypernet / "hypernet.safetensors"), "config": digest(meta)}
+    prior = hypernet_inputs(hypernet, with_prior)
+    prior.pop("hypernet")  # the weights' digest, kept under its own key below
+    return {"weights": file_digest(hypernet / "hypernet.safetensors"), "config": digest(meta),
+            **prior}  # fmt: skip
 
 
 def round_trip(path: Path, texts: dict[str, list[str]]) -> tuple[int, int]:
@@ -138,8 +143,10 @@ def run_table(
     max_bytes: int,
     force: bool = False,
     cached_only: bool = False,
+    with_prior: bool = True,
 ) -> tuple[list[dict], str]:
-    """Compute (or read cached) every cell, write `out`.csv and `out`.md; (rows, table)."""
+    """Compute (or read cached) every cell, write `out`.csv and `out`.md; (rows, table).
+    `with_prior=False` transfers without the hypernet's new-row prior."""
     from zett import assets
     from zett.compare import compare_methods, write_csv
 
@@ -152,7 +159,8 @@ def run_table(
         "langs": sorted(texts),
         "max_bytes": max_bytes,
     }
-    hn_digest = None if hypernet is None else hypernet_digest(hypernet)
+    hn_digest = None if hypernet is None else hypernet_digest(hypernet, with_prior)
+    options = {} if with_prior else {"hypernet": {"new_row_prior": False}}
     rows: list[dict] = []
     failed: dict[str, str] = {}
     stats: dict[str, dict] = {}
@@ -183,6 +191,7 @@ def run_table(
             return compare_methods(
                 str(base_dir), str(path), [] if method == "original" else [method], texts,
                 workdir, hypernet=hypernet, include_original=method == "original",
+                options=options,
             )  # fmt: skip
 
         try:
@@ -283,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results")
     p.add_argument("--force", action="store_true", help="recompute cached cells")
     p.add_argument("--cached-only", action="store_true", help="only tabulate cached cells")
+    p.add_argument(
+        "--without-prior", action="store_true",
+        help="transfer without the hypernet's new-row prior (new_row_prior.json); "
+        "the table goes to tokenizer_families_noprior.md/.csv",
+    )  # fmt: skip
     p.add_argument("--smoke", action="store_true", help="tiny random model, seconds")
     args = p.parse_args(argv)
     if args.smoke:
@@ -304,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     _, table = run_table(
         targets, args.base, hypernet, texts, args.methods, results / "tokenizer_families" / "cells",
-        Path(args.workdir), results / "tokenizer_families", args.max_bytes, args.force,
-        args.cached_only,
+        Path(args.workdir), results / f"tokenizer_families{'_noprior' * args.without_prior}",
+        args.max_bytes, args.force, args.cached_only, not args.without_prior,
     )  # fmt: skip
     print(table)
     print(f"[tokenizer_families] done in {time.perf_counter() - t0:.0f} s")

@@ -214,18 +214,31 @@ SECTIONS = [
         "title": "Every real tokenizer family: overlap with SmolLM2, FVT vs the hypernet",
         "table": "results/tokenizer_families.md",
         "plot": None,
-        "command": "python experiments/tokenizer_families.py --hypernet hypernets/smollm2_lm200",
+        "command": "python experiments/tokenizer_families.py --hypernet hypernets/smollm2",
         "what": "one row per real tokenizer of zett/tokenizers/sources.json (`zett prepare "
         "tokenizers`) plus MiniLM's WordPiece: its family, size, the share of its ids SmolLM2 "
         "has as the very same token, SmolLM2 pieces per token, and bits per byte (mean of en, "
         "de, python; 2,000 test bytes each, fp32) of SmolLM2-135M after FVT and after the "
-        "previous default hypernet (now hypernets/smollm2_lm200). Per language in results/tokenizer_families.csv. "
+        "step-5100 default hypernet with its new-row prior, as `zett transfer` exports it "
+        "(rerun 2026-12-07; `--without-prior` writes results/tokenizer_families_noprior.md). "
+        "Per language in results/tokenizer_families.csv. The default beats FVT on all 17, by "
+        "0.17 (Llama-2 and the Mistral SentencePiece BPEs) to 0.67 (Llama-3) and 1.10 (toke). "
+        "Against the previous default of this table (hypernets/smollm2_lm200, 200 LM steps) it "
+        "is better on 15 of 17 (Llama-3 2.296 → 1.830, Qwen3 2.266 → 1.828, cl100k 2.275 → "
+        "1.818, Llama-2 1.883 → 1.703) and **worse on the two whose tokens take the most "
+        "SmolLM2 pieces**: toke (9.2 pieces per token: 3.198 → 3.437) and mon (16.8: 2.767 → "
+        "2.886), on English and German (toke en 3.167 → 3.488, de 3.778 → 4.172), not Python. "
+        "Not the prior (without it: 3.436 and 2.871). A guess, not tested: from step 1501 "
+        "half and from step 1901 three of four softmax rows are short rows of ≤ 3 pieces "
+        "(`data.short_rows`), and "
+        "the lm200 hypernet (3 layers, every row at 7 pieces) saw long tokens more often. "
+        "The prior helps the large vocabularies (−0.011 to −0.013; CLIP −0.019) and costs mon "
+        "0.015. "
         "`lossless: no` marks tokenizers that change the text (CLIP and MiniLM lower-case and "
         "collapse whitespace, toke drops characters it has no token for, Claude's NFKC): "
         "their bpb scores an easier text. The first full run took 68 min wall (33 cells, "
-        "each export + eval) on the 2-core CPU, shared with other training jobs; the cells' "
-        "own times (after the mistral_nemo and p50k fixes recomputed 4 of them) sum as the "
-        "table says.",
+        "each export + eval) on the 2-core CPU, shared with other training jobs; the "
+        "hypernet's 17 cells now take ~5 min (308 s with the prior, 315 s without).",
     },
     {
         "title": "Training with compose pretraining (compose stage, then LM stage)",
@@ -268,12 +281,14 @@ SECTIONS = [
         "title": "n-shot: continued training after transfer",
         "table": "results/nshot.md",
         "plot": "results/nshot.png",
-        "command": "python experiments/nshot.py --hypernet hypernets/smollm2_lm200 "
+        "command": "python experiments/nshot.py --hypernet hypernets/smollm2 "
         "--methods hypernet fvt focus --steps 120 "
         "--eval-every 20 --lr 3e-4",
-        "what": "SmolLM2 → llama2, embeddings-only continued training (4 × 128 tokens per step); "
-        "mean bits per byte on the valid split (en + python, 2,000 bytes each) vs step. "
-        "About 5 min per method on the 2-core CPU.",
+        "what": "SmolLM2 → llama2, embeddings-only continued training (4 × 128 tokens per step) "
+        "from the step-5100 default (`hypernet`), FVT and FOCUS; mean bits per byte on the "
+        "valid split (en + python, 2,000 bytes each) vs step. About 4 min per method on the "
+        "2-core CPU (this run took 246 s: the fvt and focus rows are cached from the run "
+        "with the previous default, which does not change them).",
     },
     {
         "title": "n-shot on the German-only 16k tokenizer: does training close the 16k gap?",
@@ -330,9 +345,10 @@ SECTIONS = [
         "title": "Applying a base model's transfer to a fine-tuned variant",
         "table": "results/apply_finetuned.md",
         "plot": None,
-        "command": "python experiments/apply_finetuned.py --hypernet hypernets/smollm2_lm200",
+        "command": "python experiments/apply_finetuned.py --hypernet hypernets/smollm2",
         "what": "bits per byte of a locally fine-tuned SmolLM2 with its own tokenizer, and "
-        "with embeddings transferred for the base.",
+        "with embeddings transferred for the base (the step-5100 default, and FVT). 212 s "
+        "on the 2-core CPU.",
     },
     {
         "title": "Reliability: fuzzing and fault injection",

@@ -205,6 +205,28 @@ def test_zero_shot_cells_are_keyed_by_base_target_texts_and_weights(tmp_path):
     assert cell("t1") == cell("t1", weights=b"w4")  # ... and not of a baseline's
 
 
+def test_tokenizer_families_hypernet_cells_follow_the_new_row_prior(tmp_path):
+    """tokenizer_families.py keys a hypernet's cells by its weights, its config and its
+    new-row prior (a refitted prior recomputes them); `--without-prior` keys them as a
+    hypernet without one."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import tokenizer_families
+
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "hypernet.safetensors").write_bytes(b"w1")
+    (h / "hypernet.json").write_text(json.dumps({"step": 1, "provenance": {"note": "a"}}))
+    bare = tokenizer_families.hypernet_digest(h)
+    (h / "hypernet.json").write_text(json.dumps({"step": 1, "provenance": {"note": "b"}}))
+    assert tokenizer_families.hypernet_digest(h) == bare  # provenance changes no number
+    (h / "new_row_prior.json").write_text('{"a": 1}')
+    fitted = tokenizer_families.hypernet_digest(h)
+    assert fitted != bare and set(fitted) == {"weights", "config", "new_row_prior"}
+    (h / "new_row_prior.json").write_text('{"a": 2}')
+    assert tokenizer_families.hypernet_digest(h) not in (bare, fitted)  # refitted
+    assert tokenizer_families.hypernet_digest(h, with_prior=False) == bare
+
+
 def test_a_cache_miss_names_the_inputs_that_changed(tmp_path):
     """cells.write_cell keeps a cell's inputs beside it; explain_miss compares new inputs
     with those of the cached cells of the same label and method (not of other methods)."""
