@@ -228,10 +228,9 @@ SECTIONS = [
         "1.818, Llama-2 1.883 → 1.703) and **worse on the two whose tokens take the most "
         "SmolLM2 pieces**: toke (9.2 pieces per token: 3.198 → 3.437) and mon (16.8: 2.767 → "
         "2.886), on English and German (toke en 3.167 → 3.488, de 3.778 → 4.172), not Python. "
-        "Not the prior (without it: 3.436 and 2.871). A guess, not tested: from step 1501 "
-        "half and from step 1901 three of four softmax rows are short rows of ≤ 3 pieces "
-        "(`data.short_rows`), and "
-        "the lm200 hypernet (3 layers, every row at 7 pieces) saw long tokens more often. "
+        "Not the prior (without it: 3.436 and 2.871), and not the long tokens: "
+        "results/piece_mix.md (next table) finds it in the shared one-piece rows, which the "
+        "default copies from SmolLM2 and the lm200 hypernet predicted. "
         "The prior helps the large vocabularies (−0.011 to −0.013; CLIP −0.019) and costs mon "
         "0.015. "
         "`lossless: no` marks tokenizers that change the text (CLIP and MiniLM lower-case and "
@@ -239,6 +238,31 @@ SECTIONS = [
         "their bpb scores an easier text. The first full run took 68 min wall (33 cells, "
         "each export + eval) on the 2-core CPU, shared with other training jobs; the "
         "hypernet's 17 cells now take ~5 min (308 s with the prior, 315 s without).",
+    },
+    {
+        "title": "Which tokens does the step-5100 default predict worse than the 200-step one?",
+        "table": "results/piece_mix.md",
+        "plot": None,
+        "command": "python experiments/piece_mix.py --targets toke mon llama3 llama2 --ranges "
+        "4- 1-3 1-1",
+        "what": "both hypernets' transfers (without a new-row prior) mixed row by row: `a` "
+        "(the default) with `b`'s (hypernets/smollm2_lm200) rows for the tokens of 4+, 1–3 or "
+        "exactly 1 SmolLM2 piece; same protocol as the table above. The long tokens are not "
+        "where the default loses toke and mon: with `b`'s rows of 4+ pieces toke gets worse "
+        "(3.436 → 3.475) and mon barely moves (2.871 → 2.863). **The one-piece rows are**: "
+        "with `b`'s, toke drops to 2.905 and mon to 2.646, below both hypernets, while "
+        "Llama-3 (1.841 → 1.911) and Llama-2 (1.705 → 1.750) get worse. Nearly all of those "
+        "rows are tokens SmolLM2 has too (shared: 12.4% and 17.2% of the vocabularies in "
+        "the table above, ~2.03k and ~11.05k tokens, against 2,037 and 11,057 one-piece "
+        "rows): the "
+        "default copies their SmolLM2 rows exactly (`hypernet.copy_single`, on since the "
+        "compose stage), the lm200 hypernet predicted them (no copy). So on a character-level "
+        "tokenizer (toke) "
+        "or a Burmese/Mon one, SmolLM2's own rows for single characters (plausibly: rare as "
+        "whole tokens in SmolLM2's own tokenization, which merges them) are a worse start "
+        "than a predicted row, and on mainstream tokenizers a better one. A correction of shared rows that the net learns would be the fix; it "
+        "is not trained today (the net never saw gradients for copied rows). One seed; "
+        "~1–1.5 min per target on the 2-core CPU.",
     },
     {
         "title": "Training with compose pretraining (compose stage, then LM stage)",

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).parents[1]
@@ -514,3 +515,51 @@ def test_negative_strata_counts_what_short_first_dropped():
     md = to_markdown("c.yaml", [r], "cmd")
     assert "| 7 | 100 | 2 | 2 / 2 | 2 / 1 | 0.00 | 0.69 |" in md
     assert "1 of 1 steps drop negatives" in md
+
+
+def test_piece_mix_takes_b_rows_for_long_tokens_and_repads(tmp_path):
+    """experiments/piece_mix.py: the chosen rows come from b, the rest from a, the padding is
+    the mixed rows' mean, other tensors are a's; the smoke run (every row from b) scores b."""
+    from safetensors.numpy import load_file, save_file
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import piece_mix
+
+    n, pad, d = 5, 64 - 5, 3
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        emb = rng.standard_normal((n + pad, d)).astype(np.float32)
+        norm = rng.standard_normal(d).astype(np.float32)
+        save_file({"embed": emb, "norm": norm}, str(tmp_path / name / "model.safetensors"))
+        (tmp_path / name / "config.json").write_text("{}")
+    take_b = np.array([True, False, True, False, False])
+    out = piece_mix.mix_exports(tmp_path / "a", tmp_path / "b", take_b, tmp_path / "mix")
+    a, b, m = (load_file(str(tmp_path / x / "model.safetensors")) for x in ("a", "b", "mix"))
+    np.testing.assert_array_equal(m["embed"][:n][take_b], b["embed"][:n][take_b])
+    np.testing.assert_array_equal(m["embed"][:n][~take_b], a["embed"][:n][~take_b])
+    np.testing.assert_allclose(m["embed"][n:], np.tile(m["embed"][:n].mean(0), (pad, 1)))
+    np.testing.assert_array_equal(m["norm"], a["norm"])
+    assert (out / "config.json").is_file() and not (tmp_path / "mix.tmp").exists()
+    with pytest.raises(ValueError, match="no tensor"):
+        piece_mix.mix_exports(tmp_path / "a", tmp_path / "b", np.ones(200, bool), tmp_path / "x")
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "piece_mix.py"), "--smoke", "--results",
+         str(tmp_path / "smoke")], capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "smoke.csv") as f:
+        by = {r["model"]: float(r["mean"]) for r in csv.DictReader(f)}
+    assert by["a"] != by["b"] and by["1-"] == pytest.approx(by["b"], abs=1e-4)
+    assert piece_mix.parse_range("4-") == (4, float("inf")) and piece_mix.parse_range("1-3") == (
+        1,
+        3,
+    )
+    with pytest.raises(ValueError, match="--ranges x"):
+        piece_mix.parse_range("x")
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "piece_mix.py"), "--ranges", "x"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--ranges x" in bad.stderr
