@@ -1,4 +1,4 @@
-"""Which hypernet predicts long tokens better? Mix two transfers' rows by piece count.
+"""Which hypernet predicts which tokens better? Mix two transfers' rows by piece count.
 
 Run:      .venv/bin/python experiments/piece_mix.py [--a hypernets/smollm2]
           [--b hypernets/smollm2_lm200] [--targets toke mon llama3] [--ranges 4- 1-3]
@@ -11,9 +11,8 @@ transfer of `--a` and of `--b` (both without a new-row prior, so the rows are th
 own), and per `--ranges` entry (`4-`: 4 or more base pieces, `1-3`, `1-1`) one more model
 that takes `--b`'s rows for the tokens whose base piece count is in the range and `--a`'s
 for the rest. If a mix beats `--a`, `--b` predicts those tokens better: the question behind
-the step-5100
-default losing to the 200-step one on toke and mon (results/tokenizer_families.md), the
-two tokenizers whose tokens take the most SmolLM2 pieces. Scored as tokenizer_families.py
+the step-5100 default losing to the 200-step one on toke and mon
+(results/tokenizer_families.md). Scored as tokenizer_families.py
 scores (test split, en/de/python, 2,000 bytes each). A minute or two per target.
 """
 
@@ -102,8 +101,6 @@ def run(args: argparse.Namespace, targets: dict[str, Path], texts: dict, base: P
             per = {lang: r.bpb for lang, r in report.per_lang.items()}
             rows.append({"target": name, "model": label, **per, "mean": report.mean_bpb,
                          "rows_from_b": int(taken[label].sum()), "vocab": len(lengths)})  # fmt: skip
-            if not args.keep and label not in ("a", "b"):
-                shutil.rmtree(model_dir, ignore_errors=True)
         print(f"[piece_mix] {name}: {time.perf_counter() - t0:.0f} s", flush=True)
         if not args.keep:
             for model_dir in exports.values():
@@ -155,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--base", default="smollm2", help="base model (default: smollm2)")
     p.add_argument("--a", default="hypernets/smollm2", help="the hypernet whose rows are kept")
-    p.add_argument("--b", default="hypernets/smollm2_lm200", help="the long tokens' hypernet")
+    p.add_argument(
+        "--b", default="hypernets/smollm2_lm200", help="the hypernet whose rows are mixed in"
+    )
     p.add_argument("--targets", nargs="+", default=["toke", "mon", "llama3"])
     p.add_argument(
         "--ranges", nargs="+", default=["4-"],
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-bytes", type=int, default=2000, help="test bytes per language")
     p.add_argument("--workdir", default="outputs/piece_mix")
     p.add_argument("--results", default="results/piece_mix", help="stem of the .md and .csv")
-    p.add_argument("--keep", action="store_true", help="keep the three exports per target")
+    p.add_argument("--keep", action="store_true", help="keep every export (a, b, each mix)")
     p.add_argument("--smoke", action="store_true", help="tiny random models, seconds (tests)")
     args = p.parse_args(argv)
     for spec in args.ranges:  # a bad range fails (exit 2) before any transfer

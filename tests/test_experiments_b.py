@@ -552,10 +552,8 @@ def test_piece_mix_takes_b_rows_for_long_tokens_and_repads(tmp_path):
     with open(tmp_path / "smoke.csv") as f:
         by = {r["model"]: float(r["mean"]) for r in csv.DictReader(f)}
     assert by["a"] != by["b"] and by["1-"] == pytest.approx(by["b"], abs=1e-4)
-    assert piece_mix.parse_range("4-") == (4, float("inf")) and piece_mix.parse_range("1-3") == (
-        1,
-        3,
-    )
+    assert piece_mix.parse_range("4-") == (4, float("inf"))
+    assert piece_mix.parse_range("1-3") == (1, 3)
     with pytest.raises(ValueError, match="--ranges x"):
         piece_mix.parse_range("x")
     bad = subprocess.run(
